@@ -1,0 +1,147 @@
+"""The kernels/ catalog: target distro kernels (--kernel) and upstream source releases (--from)."""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .errors import OfedError
+
+DATA_ROOT = Path(__file__).resolve().parent.parent
+
+
+def data_dir(name: str) -> Path:
+    """Top-level data directory (kernels/, backports/, recipes/) shipped beside the package."""
+    return DATA_ROOT / name
+
+
+@dataclass(frozen=True)
+class Target:
+    id: str
+    name: str
+    distro: str
+    release: str
+    series: str
+    flavour: str
+    arch: str
+    suites: tuple[str, ...]
+    aliases: tuple[str, ...]
+    module_dir: str
+    headers: dict = field(hash=False)
+    source: dict = field(hash=False)
+    path: str = ""
+
+
+@dataclass(frozen=True)
+class SourceRelease:
+    series: str
+    tag_prefix: str
+    debian_package: str
+    debian_suites: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Suite:
+    name: str
+    archive: str  # "debian" or "debian-security"
+
+
+def _load(path: Path) -> dict:
+    try:
+        with open(path, "rb") as f:
+            return tomllib.load(f)
+    except tomllib.TOMLDecodeError as e:
+        raise OfedError(f"catalog file {path}: {e}") from None
+
+
+def load_targets(root: Path | None = None) -> list[Target]:
+    root = root or data_dir("kernels")
+    out = []
+    for p in sorted((root / "targets").glob("*.toml")):
+        d = _load(p)
+        try:
+            out.append(Target(
+                id=p.stem, name=d["name"], distro=d["distro"], release=str(d["release"]),
+                series=d["series"], flavour=d["flavour"], arch=d["arch"],
+                suites=tuple(d.get("suites", ())), aliases=tuple(d.get("aliases", ())),
+                module_dir=d.get("module_dir", "updates"), headers=d["headers"],
+                source=d.get("source", {}), path=str(p),
+            ))
+        except KeyError as e:
+            raise OfedError(f"catalog file {p}: missing key {e}") from None
+    return out
+
+
+def load_sources(root: Path | None = None) -> dict[str, SourceRelease]:
+    root = root or data_dir("kernels")
+    out = {}
+    for p in sorted((root / "sources").glob("*.toml")):
+        d = _load(p)
+        out[d["series"]] = SourceRelease(
+            series=d["series"], tag_prefix=d["git"]["tag_prefix"],
+            debian_package=d["debian"]["package"], debian_suites=tuple(d["debian"]["suites"]),
+        )
+    return out
+
+
+def load_suites(root: Path | None = None) -> dict[str, Suite]:
+    root = root or data_dir("kernels")
+    d = _load(root / "suites.toml")
+    return {name: Suite(name, v["archive"]) for name, v in d["suite"].items()}
+
+
+def resolve_target(query: str, targets: list[Target] | None = None) -> Target:
+    """--kernel: exact id, then exact alias, then a unique id prefix or series."""
+    targets = targets if targets is not None else load_targets()
+    for t in targets:
+        if t.id == query:
+            return t
+    hits = [t for t in targets if query in t.aliases]
+    if not hits:
+        hits = [t for t in targets if t.id.startswith(query + "-") or t.series == query]
+    if len(hits) == 1:
+        return hits[0]
+    if hits:
+        raise OfedError(f"--kernel {query} is ambiguous: candidates {', '.join(t.id for t in hits)}")
+    raise OfedError(f"unknown kernel '{query}': known targets {', '.join(t.id for t in targets)} "
+                    "(or give a kernel build directory)")
+
+
+_FROM = re.compile(r"^v?(\d+)\.(\d+)(?:\.(\d+))?$")
+
+
+@dataclass(frozen=True)
+class FromSpec:
+    """A parsed --from: series 6.12, optionally an exact sublevel or an exact tag."""
+    release: SourceRelease
+    sublevel: int | None   # None → newest
+    exact_tag: str | None  # "v6.12" given literally
+
+    @property
+    def series(self) -> str:
+        return self.release.series
+
+
+def parse_from(query: str, sources: dict[str, SourceRelease] | None = None) -> FromSpec:
+    sources = sources if sources is not None else load_sources()
+    m = _FROM.match(query.strip())
+    if not m:
+        raise OfedError(f"--from {query}: expected a kernel release like 6.12, 6.12.117 or v6.12")
+    series = f"{m.group(1)}.{m.group(2)}"
+    rel = sources.get(series)
+    if rel is None:
+        raise OfedError(f"unknown source release '{query}': known {', '.join(sorted(sources, key=_vkey))}")
+    sub = int(m.group(3)) if m.group(3) is not None else None
+    exact = query if query.startswith("v") else None
+    if exact and sub is None:
+        sub = 0
+    return FromSpec(rel, sub, exact)
+
+
+def _vkey(s: str):
+    return tuple(int(x) for x in re.findall(r"\d+", s))
+
+
+version_key = _vkey

@@ -1,0 +1,11 @@
+"""ofedtool generate (filled in by the engine work)."""
+
+from ..errors import OfedError
+
+
+def add_arguments(p) -> None:
+    pass
+
+
+def run(args, cache):
+    raise OfedError("generate: not implemented yet")

@@ -1,0 +1,55 @@
+"""Headers providers: a kernel build tree (the thing `make -C <tree> M=... modules` needs)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..catalog import Target, resolve_target
+from ..errors import OfedError
+
+
+@dataclass(frozen=True)
+class BuildTree:
+    build_dir: Path     # make -C here
+    release: str        # uname -r of the kernel it builds for (6.1.0-56-amd64)
+    target_id: str      # catalog id, or "local"
+    provenance: dict
+
+    def manifest(self) -> dict:
+        return {"build_dir": str(self.build_dir), "release": self.release, "target": self.target_id,
+                **self.provenance}
+
+
+def kernel_release(build_dir: Path) -> str:
+    """`uname -r` of the kernel: utsrelease.h (Debian's kernel.release holds the upstream version)."""
+    u = build_dir / "include" / "generated" / "utsrelease.h"
+    if u.exists():
+        return u.read_text().split('"')[1]
+    p = build_dir / "include" / "config" / "kernel.release"
+    if p.exists():
+        return p.read_text().strip()
+    raise OfedError(f"{build_dir}: not a prepared kernel build tree (no include/generated/utsrelease.h)")
+
+
+def is_local(query: str) -> bool:
+    return query.startswith(("/", "./", "../", "~", "local:"))
+
+
+def fetch_headers(cache, query: str, offline: bool = False) -> tuple[Target | None, BuildTree]:
+    """--kernel: a catalog target (Debian packages) or a local build directory."""
+    from . import debian, local
+
+    if is_local(query):
+        return None, local.fetch(query)
+    target = resolve_target(query)
+    if target.headers.get("provider") == "debian":
+        return target, debian.fetch(cache, target, offline=offline)
+    raise OfedError(f"kernel {target.id}: unknown headers provider {target.headers.get('provider')!r}")
+
+
+def load_build_tree(root: Path) -> BuildTree:
+    m = json.loads((root / "manifest.json").read_text())
+    return BuildTree(root / m["build_dir"], m["release"], m["target"],
+                     {k: v for k, v in m.items() if k not in ("build_dir", "release", "target")})
