@@ -31,18 +31,21 @@ def resolve(apt: Apt, target: Target) -> tuple[str, str, str]:
     return name, apt.newest(name), abi
 
 
-def fix_makefile(build_dir: Path) -> None:
+def fix_makefile(build_dir: Path, final_usr_src: Path) -> None:
+    """Point "include /usr/src/linux-headers-X-common/Makefile" at our private root, where the tree
+    will live once renamed into place (an absolute path, as tools that read it expect)."""
     mk = build_dir / "Makefile"
     text = mk.read_text()
-    # "include /usr/src/linux-headers-X-common/Makefile" → relative to this Makefile.
     fixed = re.sub(r"^include /usr/src/([^/\s]+)/Makefile",
-                   r"include $(dir $(lastword $(MAKEFILE_LIST)))../\1/Makefile", text, flags=re.M)
+                   lambda m: f"include {final_usr_src}/{m.group(1)}/Makefile", text, flags=re.M)
     if fixed == text and "/usr/src/" in text:
         raise OfedError(f"{mk}: unexpected form of the -common include; cannot relocate the tree")
     mk.write_text(fixed)
 
 
 def fetch(cache, target: Target, offline: bool = False) -> BuildTree:
+    require("apt-get", "apt")
+    require("dpkg-deb", "dpkg")
     apt = Apt(cache, target.suites, arch=target.arch, offline=offline)
     apt.update()
     pkg, version, abi = resolve(apt, target)
@@ -69,7 +72,7 @@ def fetch(cache, target: Target, offline: bool = False) -> BuildTree:
         build = tmp / "root" / "usr" / "src" / pkg
         if not (build / "Makefile").exists():
             raise OfedError(f"{pkg}: no usr/src/{build.name}/Makefile in the package")
-        fix_makefile(build)
+        fix_makefile(build, cache.path(rel, "root", "usr", "src"))
         manifest = {
             "build_dir": f"root/usr/src/{pkg}",  # relative: the cache may move
             "release": kernel_release(build), "target": target.id, "provider": "debian",

@@ -20,6 +20,8 @@ def _upstream(version: str) -> str:
 
 def fetch(cache, spec: FromSpec, offline: bool = False) -> SourceTree:
     pkg = spec.release.debian_package
+    require("apt-get", "apt")
+    require("dpkg-deb", "dpkg")
     apt = Apt(cache, spec.release.debian_suites, offline=offline)
     apt.update()
     versions = apt.versions(pkg)
@@ -37,7 +39,6 @@ def fetch(cache, spec: FromSpec, offline: bool = False) -> SourceTree:
     if cache.path(rel, "manifest.json").exists():
         return load_tree(cache.path(rel))
     deb = apt.download(pkg, version)
-    require("dpkg-deb", "dpkg")
     require("tar", "tar")
     paths = fetch_paths()
 

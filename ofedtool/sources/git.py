@@ -106,6 +106,11 @@ def _open_mirror(path: Path, url: str, paths: list[str]) -> gitpy.Repo:
 def fetch(cache, spec: FromSpec, url: str | None = None, offline: bool = False) -> SourceTree:
     url = remote_url(url)
     mirror = _mirror(cache, url)
+    # An exact tag already in the cache needs no remote at all.
+    if spec.exact_tag or spec.sublevel is not None:
+        exact = spec.exact_tag or f"{spec.release.tag_prefix}.{spec.sublevel}"
+        if cache.path("sources", "git", mirror.name, exact, "manifest.json").exists():
+            return load_tree(cache.path("sources", "git", mirror.name, exact))
     if offline:
         # Offline: the newest tag already materialised for this series.
         done = sorted(cache.path("sources", "git", mirror.name).glob(f"{spec.release.tag_prefix}*"))

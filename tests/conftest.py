@@ -1,0 +1,68 @@
+"""Shared fixtures: real kernel inputs fetched once per session into the ofedtool cache.
+
+The cache is $OFEDTOOL_CACHE (CI points it at a persistent directory so a re-run reuses the
+downloads; a fresh machine downloads them). Nothing here is mocked.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from ofedtool.cache import Cache, default_cache_dir
+from ofedtool.catalog import parse_from
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="session")
+def cache() -> Cache:
+    return Cache(default_cache_dir())
+
+
+@pytest.fixture(scope="session")
+def src_6_12(cache) -> Path:
+    """Real RDMA source of 6.12.N from Debian's linux-source-6.12 (read-only: copy before editing)."""
+    from ofedtool.sources import fetch_source
+    return fetch_source(cache, parse_from("6.12"), "debian").path
+
+
+@pytest.fixture(scope="session")
+def src_6_1(cache) -> Path:
+    from ofedtool.sources import fetch_source
+    return fetch_source(cache, parse_from("6.1"), "debian").path
+
+
+def _build_dir(cache, kernel: str) -> Path:
+    from ofedtool.headers import fetch_headers
+    return fetch_headers(cache, kernel)[1].build_dir
+
+
+@pytest.fixture(scope="session")
+def build_tree_6_1(cache) -> Path:
+    """A prepared Debian 12 (6.1) build dir: make -C here M=... modules works."""
+    return _build_dir(cache, "6.1")
+
+
+@pytest.fixture(scope="session")
+def build_tree_6_12(cache) -> Path:
+    return _build_dir(cache, "debian-12-6.12")
+
+
+def run_cli(*args: str, env: dict | None = None, cwd: Path | None = None) -> subprocess.CompletedProcess:
+    """Run the real console entry point in a subprocess (exit codes and stderr as users see them)."""
+    e = dict(os.environ)
+    e.update(env or {})
+    return subprocess.run([sys.executable, "-m", "ofedtool.cli", *args], capture_output=True, text=True,
+                          env=e, cwd=cwd or REPO)
+
+
+def error_line(stderr: str) -> str:
+    """The single 'ofedtool: error: ...' line (progress lines may precede it)."""
+    errs = [ln for ln in stderr.splitlines() if ln.startswith("ofedtool: error:")]
+    assert len(errs) == 1, stderr
+    return errs[0]
