@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import tomllib
 from dataclasses import dataclass, field
@@ -13,8 +14,12 @@ DATA_ROOT = Path(__file__).resolve().parent.parent
 
 
 def data_dir(name: str) -> Path:
-    """Top-level data directory (kernels/, backports/, recipes/) shipped beside the package."""
-    return DATA_ROOT / name
+    """Top-level data directory (kernels/, backports/, recipes/) shipped beside the package.
+
+    $OFEDTOOL_BACKPORTS / $OFEDTOOL_KERNELS / $OFEDTOOL_RECIPES point at another copy (a
+    rules developer's work tree, or a test's deliberately broken one)."""
+    env = os.environ.get(f"OFEDTOOL_{name.upper()}")
+    return Path(env) if env else DATA_ROOT / name
 
 
 @dataclass(frozen=True)

@@ -1,11 +1,22 @@
-"""ofedtool generate (filled in by the engine work)."""
+"""ofedtool generate: write the backported source tree."""
 
-from ..errors import OfedError
+from __future__ import annotations
+
+from ..generate import generate
+from ..pipeline import add_pipeline_arguments, output_dir, require_jobs, resolve_and_fetch
 
 
 def add_arguments(p) -> None:
-    pass
+    add_pipeline_arguments(p)
 
 
-def run(args, cache):
-    raise OfedError("generate: not implemented yet")
+def run(args, cache) -> dict:
+    require_jobs(args.jobs)
+    inp = resolve_and_fetch(args, cache)
+    g = generate(cache, inp.source, inp.build, inp.catalog, inp.modules, output_dir(args, inp), args.jobs,
+                 inp.target_id)
+    return {"ok": True, "output": str(g.out), "probes": g.probe_stats,
+            "features_absent": g.manifest["compat"]["active"],
+            "patches": [p["patch"] for p in g.manifest["patches"]],
+            "smpl": [s["file"] for s in g.manifest["smpl"] if s["active"]],
+            "text": f"generated {g.out}"}

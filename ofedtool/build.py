@@ -1,0 +1,146 @@
+"""build: compile a generated tree against the target's kbuild and judge the result.
+
+A build fails on any compile error, any modpost "undefined!" symbol and any warning from
+backports/hazards.toml. The log is parsed, not just the exit code: a module that did not link,
+or linked against a symbol nobody exports, is a failure even when make says 0.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import time
+import tomllib
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from . import ui
+from .catalog import data_dir
+from .kbuild import KernelTree
+from .modules import Module
+
+_ERROR = re.compile(r"^(?P<file>[^\s:]+):(?P<line>\d+):(?:\d+:)? (?:fatal )?error: (?P<msg>.*)$")
+_WARN = re.compile(r"^(?P<file>[^\s:]+):(?P<line>\d+):(?:\d+:)? warning: (?P<msg>.*?)\s*\[-W(?P<flag>[^\]=]+)[^\]]*\]$")
+_UNDEF = re.compile(r'(?:ERROR|WARNING): modpost: "(?P<sym>[^"]+)" \[(?P<ko>[^\]]+)\] undefined!')
+_MODPOST_ERR = re.compile(r"^(?:ERROR|FATAL): modpost: (?P<msg>.*)$")
+
+
+@dataclass
+class Diagnostic:
+    kind: str    # error | undefined | hazard | warning | modpost
+    file: str
+    line: int
+    msg: str
+
+
+@dataclass
+class ModuleResult:
+    name: str
+    ko: str | None
+    vermagic: str | None
+    ok: bool
+    errors: int = 0
+    undefined: list[str] = field(default_factory=list)
+    hazards: int = 0
+    warnings: int = 0
+
+
+@dataclass
+class BuildResult:
+    ok: bool
+    seconds: float
+    exit_code: int
+    log: str
+    modules: list[ModuleResult]
+    diagnostics: list[Diagnostic]
+
+    def counts(self) -> dict:
+        c = {"errors": 0, "undefined": 0, "hazards": 0, "warnings": 0}
+        for d in self.diagnostics:
+            key = {"error": "errors", "modpost": "errors", "undefined": "undefined", "hazard": "hazards",
+                   "warning": "warnings"}[d.kind]
+            c[key] += 1
+        return c
+
+    def as_dict(self) -> dict:
+        return {"ok": self.ok, "seconds": round(self.seconds, 1), "exit_code": self.exit_code, "log": self.log,
+                "counts": self.counts(), "modules": [asdict(m) for m in self.modules],
+                "diagnostics": [asdict(d) for d in self.diagnostics[:200]]}
+
+
+def hazard_flags() -> set[str]:
+    with open(data_dir("backports") / "hazards.toml", "rb") as f:
+        return set(tomllib.load(f)["flags"])
+
+
+def parse_log(text: str, top: Path, hazards: set[str]) -> list[Diagnostic]:
+    """Unique diagnostics (gcc repeats a header's error for every TU that includes it)."""
+    seen = set()
+    out = []
+    prefix = str(top) + "/"
+    for line in text.splitlines():
+        d = None
+        if m := _ERROR.match(line):
+            d = Diagnostic("error", m["file"].removeprefix(prefix), int(m["line"]), m["msg"])
+        elif m := _WARN.match(line):
+            kind = "hazard" if m["flag"] in hazards else "warning"
+            d = Diagnostic(kind, m["file"].removeprefix(prefix), int(m["line"]), f"{m['msg']} [-W{m['flag']}]")
+        elif m := _UNDEF.search(line):
+            d = Diagnostic("undefined", m["ko"].removeprefix(prefix), 0, m["sym"])
+        elif m := _MODPOST_ERR.match(line):
+            if "undefined!" not in line and "Error" not in m["msg"]:
+                d = Diagnostic("modpost", "", 0, m["msg"])
+        if d and (d.kind, d.file, d.line, d.msg) not in seen:
+            seen.add((d.kind, d.file, d.line, d.msg))
+            out.append(d)
+    return out
+
+
+def vermagic(ko: Path) -> str | None:
+    p = subprocess.run(["modinfo", "-F", "vermagic", str(ko)], capture_output=True, text=True)
+    return p.stdout.strip() or None if p.returncode == 0 else None
+
+
+def expected_modules(modules: list[Module]) -> list[str]:
+    return [m.name for m in modules]
+
+
+def compile_tree(tree: Path, ktree: KernelTree, modules: list[Module], jobs: int) -> BuildResult:
+    """make -k in the generated tree: -k so one broken file does not hide the others' errors."""
+    from .apt import require
+    require("make", "make")
+    log = tree / "build.log"
+    cmd = ["make", "-C", str(tree), "-k", f"-j{jobs}", f"KERNELDIR={ktree.build_dir}", f"CC={ktree.cc}", "modules"]
+    ui.debug(" ".join(cmd))
+    t0 = time.monotonic()
+    with open(log, "w") as f:
+        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                                env=dict(os.environ, LC_ALL="C"))
+        done_dirs = set()
+        for line in proc.stdout:
+            f.write(line)
+            # Progress per module as kbuild links it.
+            if m := re.match(r"\s+LD \[M\]\s+(\S+\.ko)$", line):
+                name = Path(m.group(1)).stem
+                if name not in done_dirs:
+                    done_dirs.add(name)
+                    ui.info(f"[build] linked {name}")
+        rc = proc.wait()
+    seconds = time.monotonic() - t0
+    diags = parse_log(log.read_text(errors="replace"), tree, hazard_flags())
+    results = []
+    for m in modules:
+        ko = tree / m.dir / f"{m.name}.ko"
+        mine = [d for d in diags if d.file.startswith(m.dir + "/") or d.file == f"{m.dir}/{m.name}.ko"]
+        und = [d.msg for d in diags if d.kind == "undefined" and d.file.endswith(f"/{m.name}.ko")]
+        r = ModuleResult(
+            name=m.name, ko=str(ko) if ko.exists() else None, vermagic=vermagic(ko) if ko.exists() else None,
+            ok=False, errors=sum(d.kind == "error" for d in mine), undefined=und,
+            hazards=sum(d.kind == "hazard" for d in mine), warnings=sum(d.kind == "warning" for d in mine))
+        r.ok = bool(r.ko) and not und
+        results.append(r)
+    # Errors or hazards anywhere (a shared header, compat/) fail the build, not only their module.
+    bad = any(d.kind in ("error", "undefined", "hazard", "modpost") for d in diags)
+    ok = rc == 0 and not bad and all(r.ok for r in results)
+    return BuildResult(ok, seconds, rc, str(log), results, diags)

@@ -1,0 +1,164 @@
+"""generate: the backported, self-contained source tree for one (X, Y, modules) triple.
+
+Stages inside: probes → copy sources → patches → SmPL → compat + config.h → Kbuild/Makefile →
+manifest. The tree is written under a temporary name and renamed into place, so an output
+directory is either the complete previous one or the complete new one. Same inputs give
+byte-identical files (sorted everything, no timestamps).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import jinja2
+
+from . import __version__, ui
+from .catalog import data_dir
+from .errors import OfedError
+from .headers import BuildTree
+from .kbuild import inspect_tree
+from .modules import Catalog, Module, kconfig_line
+from .sources import SourceTree
+
+
+@dataclass
+class Generated:
+    out: Path
+    modules: list[Module]
+    features: dict[str, bool]
+    manifest: dict
+    probe_stats: dict = field(default_factory=dict)
+
+
+def _sha(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def run_feature_probes(cache, build: BuildTree, jobs: int):
+    from .probes import load_probes, run_probes
+    probes = load_probes(data_dir("backports") / "probes")
+    return run_probes(probes, inspect_tree(build.build_dir), cache.root, jobs)
+
+
+def render(template: str, **ctx) -> str:
+    env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(data_dir("recipes"))),
+                             keep_trailing_newline=True, undefined=jinja2.StrictUndefined)
+    return env.get_template(template).render(version=__version__, **ctx)
+
+
+def _copy_sources(src: SourceTree, cat: Catalog, modules: list[Module], dst: Path) -> list[str]:
+    paths = sorted({m.dir for m in modules if m.rule == "upstream"}) + list(cat.include_paths)
+    copied = []
+    for rel in paths:
+        s = src.path / rel
+        if s.is_dir():
+            shutil.copytree(s, dst / rel, dirs_exist_ok=True)
+            copied.append(rel)
+        elif s.is_file():
+            (dst / rel).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(s, dst / rel)
+            copied.append(rel)
+    if not any((dst / m.dir).is_dir() for m in modules):
+        raise OfedError(f"source {src.version}: none of the module directories exist")
+    for m in modules:
+        if m.rule == "upstream" and not (dst / m.dir).is_dir():
+            raise OfedError(f"module {m.name}: {m.dir} does not exist in source {src.version}")
+    return copied
+
+
+def _patches_for(tree: Path) -> list[Path]:
+    """backports/patches/<path>.patch for every copied file, sorted by path (one patch per file,
+    so their order never matters; sorted so it is defined)."""
+    root = data_dir("backports") / "patches"
+    out = []
+    for p in sorted(root.rglob("*.patch")):
+        rel = str(p.relative_to(root))[: -len(".patch")]
+        if (tree / rel).exists():
+            out.append(p)
+    return out
+
+
+def generate(cache, src: SourceTree, build: BuildTree, cat: Catalog, modules: list[Module],
+             out: Path, jobs: int, target_id: str | None = None) -> Generated:
+    from .cocci import run_smpl
+    from .patches import apply_patches
+    from .probes import render_config_h
+    from .rules import load_smpl_rules
+
+    bp = data_dir("backports")
+    with ui.stage("probes", f"feature probes against {build.release}"):
+        run = run_feature_probes(cache, build, jobs)
+    features = dict(sorted(run.results.items()))
+    ui.info(f"[probes] {len(features)} probes: {run.ran} ran, {run.cached} cached, {run.seconds:.1f}s; "
+            f"{sum(features.values())} features present, {len(features) - sum(features.values())} absent")
+
+    out = Path(out).absolute()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.parent / f".{out.name}.tmp-{os.getpid()}"
+    shutil.rmtree(tmp, ignore_errors=True)
+    try:
+        with ui.stage("generate", f"{len(modules)} modules from {src.version} for {build.release}"):
+            copied = _copy_sources(src, cat, modules, tmp)
+            patches = _patches_for(tmp)
+            results = apply_patches(tmp, patches, bp)
+            for r in results:
+                moved = [h for h in r.hunks if h.offset or h.fuzz]
+                note = f" ({len(moved)} hunks with offset/fuzz)" if moved else ""
+                ui.debug(f"patch {r.patch}: {len(r.hunks)} hunks{note}")
+                for h in moved:
+                    ui.warn(f"patch {r.patch}: hunk #{h.index} applied with offset {h.offset}, fuzz {h.fuzz}")
+            smpl_done = []
+            for rule in load_smpl_rules():
+                if not rule.active(features):
+                    smpl_done.append({"file": rule.file, "when": rule.when, "active": False})
+                    continue
+                files = rule.targets(tmp)
+                res = run_smpl(bp / "smpl" / rule.file, tmp, files, jobs=jobs,
+                               cache_dir=cache.root)
+                changed = sorted(f.file for f in res.files if f.changed)
+                ui.info(f"[smpl] {rule.file}: {len(files)} files, {len(changed)} changed, "
+                        f"{res.cache_hits} cached, {res.seconds:.1f}s")
+                smpl_done.append({"file": rule.file, "when": rule.when, "active": True,
+                                  "sha256": _sha(bp / "smpl" / rule.file), "changed": changed})
+            shutil.copytree(bp / "compat", tmp / "compat")
+            (tmp / "compat" / "config.h").write_text(render_config_h(features))
+            dirs = sorted({m.dir for m in modules})
+            (tmp / "Kbuild").write_text(render("Kbuild.j2", dirs=dirs))
+            (tmp / "Makefile").write_text(render("Makefile.j2", kconfig=kconfig_line(cat, modules)))
+            manifest = {
+                "ofedtool": __version__,
+                "source": src.manifest(),
+                "target": {"id": target_id or build.target_id, "release": build.release,
+                           **{k: v for k, v in build.provenance.items() if k != "build_dir"}},
+                "modules": [{"name": m.name, "dir": m.dir, "rule": m.rule, "class": m.cls} for m in modules],
+                "copied": copied,
+                "patches": [{"patch": r.patch, "sha256": r.sha256, "files": list(r.files),
+                             "hunks": [{"index": h.index, "offset": h.offset, "fuzz": h.fuzz} for h in r.hunks]}
+                            for r in results],
+                "smpl": smpl_done,
+                "probes": {"tree_id": run.tree_id, "results": features},
+                "compat": {"active": sorted(k for k, v in features.items() if not v)},
+            }
+            (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
+        _replace_dir(tmp, out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return Generated(out, modules, features, manifest,
+                     {"total": len(features), "ran": run.ran, "cached": run.cached, "seconds": run.seconds})
+
+
+def _replace_dir(new: Path, final: Path) -> None:
+    """Swap a complete new tree into place; the old one (if any) is removed only afterwards."""
+    if final.exists():
+        old = final.parent / f".{final.name}.old-{os.getpid()}"
+        os.rename(final, old)
+        os.rename(new, final)
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        os.rename(new, final)

@@ -1,0 +1,224 @@
+"""ofedtool.cocci: the real spatch on real 6.12 RDMA sources."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import time
+from pathlib import Path
+
+import pytest
+
+from ofedtool.cocci import SmplError, run_smpl
+from ofedtool.errors import MissingTool
+
+CORE = "drivers/infiniband/core"
+# A few core files; only uverbs_main.c has a "static const struct class" in 6.12.
+SOME = [f"{CORE}/{n}" for n in ("uverbs_main.c", "user_mad.c", "device.c", "cm.c", "addr.c", "cache.c")]
+
+DROP_CONST = """\
+// class_register() writes into the class before 6.4
+@@
+identifier c;
+@@
+ static
+-const
+ struct class c = { ... };
+"""
+
+RENAME = """\
+@@
+expression list ES;
+@@
+- ib_register_client(ES)
++ ib_register_client_compat(ES)
+"""
+
+BROKEN = """\
+@@
+identifier f;
+@@
+- f(
+"""
+
+# Fails at run time on the one file that has a match; spatch itself exits 0 for it.
+RAISES = """\
+@r@
+identifier c;
+@@
+ static const struct class c = { ... };
+
+@script:python depends on r@
+c << r.c;
+@@
+raise Exception("no backport for " + c)
+"""
+
+SLEEPS = """\
+@initialize:python@
+@@
+import time
+time.sleep(60)
+
+@@
+identifier c;
+@@
+ static
+-const
+ struct class c = { ... };
+"""
+
+
+def _copy(src: Path, dest: Path, rels) -> Path:
+    for rel in rels:
+        (dest / rel).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(src / rel, dest / rel)
+    return dest
+
+
+def _snapshot(tree: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(tree)): p.read_bytes() for p in sorted(tree.rglob("*")) if p.is_file()}
+
+
+def _smpl(tmp_path: Path, name: str, text: str) -> Path:
+    p = tmp_path / "backports" / "smpl" / name
+    p.parent.mkdir(parents=True, exist_ok=True)
+    p.write_text(text)
+    return p
+
+
+def _spatch_processes_using(path: Path) -> list[int]:
+    found = []
+    for d in Path("/proc").iterdir():
+        if d.name.isdigit():
+            try:
+                if str(path).encode() in (d / "cmdline").read_bytes():
+                    found.append(int(d.name))
+            except OSError:
+                pass
+    return found
+
+
+def test_drop_const_changes_exactly_uverbs_main(src_6_12, tmp_path):
+    tree = _copy(src_6_12, tmp_path / "tree", SOME)
+    before = _snapshot(tree)
+    smpl = _smpl(tmp_path, "class-not-const.cocci", DROP_CONST)
+    res = run_smpl(smpl, tree, SOME, jobs=2, smpl_root=tmp_path / "backports")
+    assert res.smpl == "smpl/class-not-const.cocci"
+    assert [f.file for f in res.files] == SOME
+    assert [f.file for f in res.files if f.changed] == [f"{CORE}/uverbs_main.c"]
+    assert res.cache_hits == 0 and not any(f.cached for f in res.files) and res.workers == 2
+    after = _snapshot(tree)
+    changed = {k for k in after if after[k] != before[k]}
+    assert changed == {f"{CORE}/uverbs_main.c"}
+    uverbs = after[f"{CORE}/uverbs_main.c"].decode()
+    assert "static struct class uverbs_class = {" in uverbs
+    assert "static const struct class" not in uverbs
+    assert before[f"{CORE}/uverbs_main.c"].decode().replace("static const struct class", "static struct class") == uverbs
+
+
+def test_cache_hit_on_second_run(src_6_12, tmp_path):
+    smpl = _smpl(tmp_path, "class-not-const.cocci", DROP_CONST)
+    cache = tmp_path / "cache"
+    first = _copy(src_6_12, tmp_path / "t1", SOME)
+    r1 = run_smpl(smpl, first, SOME, jobs=2, cache_dir=cache)
+    assert r1.cache_hits == 0
+    entries = list((cache / "cocci").rglob("*"))
+    assert len([e for e in entries if e.is_file()]) == len(SOME)
+    assert not [e for e in entries if e.name.endswith(".tmp")]
+
+    second = _copy(src_6_12, tmp_path / "t2", SOME)
+    r2 = run_smpl(smpl, second, SOME, jobs=2, cache_dir=cache)
+    assert r2.cache_hits == len(SOME) and r2.workers == 0
+    assert all(f.cached for f in r2.files)
+    assert [f.changed for f in r2.files] == [f.changed for f in r1.files]
+    assert _snapshot(second) == _snapshot(first)
+
+    # A different SmPL is a different key.
+    r3 = run_smpl(_smpl(tmp_path, "rename.cocci", RENAME), _copy(src_6_12, tmp_path / "t3", SOME), SOME,
+                  jobs=2, cache_dir=cache)
+    assert r3.cache_hits == 0
+
+
+def test_broken_smpl_fails_and_leaves_tree(src_6_12, tmp_path):
+    tree = _copy(src_6_12, tmp_path / "tree", SOME)
+    before = _snapshot(tree)
+    smpl = _smpl(tmp_path, "broken.cocci", BROKEN)
+    with pytest.raises(SmplError) as e:
+        run_smpl(smpl, tree, SOME, jobs=2, smpl_root=tmp_path / "backports")
+    msg = str(e.value)
+    assert msg.startswith("smpl smpl/broken.cocci: spatch failed on drivers/infiniband/core/")
+    assert "parse error" in msg and "\n" not in msg
+    assert _snapshot(tree) == before
+
+
+def test_failure_in_one_file_names_it_and_writes_nothing(src_6_12, tmp_path):
+    # Several files per batch: spatch reports the failure as "EXN: ... in FILE" and exits 0.
+    tree = _copy(src_6_12, tmp_path / "tree", SOME)
+    before = _snapshot(tree)
+    smpl = _smpl(tmp_path, "raises.cocci", RAISES)
+    with pytest.raises(SmplError, match=rf"^smpl smpl/raises\.cocci: spatch failed on {CORE}/uverbs_main\.c: .*Python"):
+        run_smpl(smpl, tree, SOME, jobs=1, smpl_root=tmp_path / "backports")
+    assert _snapshot(tree) == before
+
+
+def test_timeout_kills_spatch(src_6_12, tmp_path):
+    tree = _copy(src_6_12, tmp_path / "tree", SOME[:2])
+    before = _snapshot(tree)
+    smpl = _smpl(tmp_path, "sleeps.cocci", SLEEPS)
+    t0 = time.monotonic()
+    with pytest.raises(SmplError, match=r"^smpl smpl/sleeps\.cocci: spatch timed out after 2s on drivers/"):
+        run_smpl(smpl, tree, SOME[:2], jobs=2, timeout=2, smpl_root=tmp_path / "backports", max_batch=1)
+    assert time.monotonic() - t0 < 20
+    assert _spatch_processes_using(smpl) == []
+    assert _snapshot(tree) == before
+
+
+def test_missing_spatch(tmp_path, monkeypatch, src_6_12):
+    tree = _copy(src_6_12, tmp_path / "tree", SOME[:1])
+    monkeypatch.setenv("PATH", str(tmp_path / "empty"))
+    with pytest.raises(MissingTool) as e:
+        run_smpl(_smpl(tmp_path, "x.cocci", DROP_CONST), tree, SOME[:1])
+    assert e.value.tool == "spatch" and e.value.package == "coccinelle"
+
+
+def test_missing_input_file(src_6_12, tmp_path):
+    tree = _copy(src_6_12, tmp_path / "tree", SOME[:1])
+    with pytest.raises(SmplError, match=rf"cannot read {CORE}/nope\.c"):
+        run_smpl(_smpl(tmp_path, "x.cocci", DROP_CONST), tree, [SOME[0], f"{CORE}/nope.c"])
+
+
+@pytest.mark.slow
+def test_rename_over_all_rdma_c_files_batched_equals_one_by_one(src_6_12, tmp_path):
+    rels = sorted(str(p.relative_to(src_6_12)) for p in (src_6_12 / "drivers/infiniband").rglob("*.c"))
+    # The callers, found without Coccinelle (the definition in device.c is not a call).
+    callers = sorted(r for r in rels if "ib_register_client(&" in (src_6_12 / r).read_text(errors="replace"))
+    assert len(callers) > 10
+    smpl = _smpl(tmp_path, "rename.cocci", RENAME)
+    batched = _copy(src_6_12, tmp_path / "batched", rels)
+    single = _copy(src_6_12, tmp_path / "single", rels)
+    rb = run_smpl(smpl, batched, rels, jobs=2)
+    rs = run_smpl(smpl, single, rels, jobs=2, max_batch=1)
+    assert sorted(f.file for f in rb.files if f.changed) == callers
+    assert _snapshot(batched) == _snapshot(single)
+    for rel in callers:
+        text = (batched / rel).read_text(errors="replace")
+        assert "ib_register_client(&" not in text and "ib_register_client_compat(&" in text
+    assert rb.workers == rs.workers == 2
+
+
+@pytest.mark.slow
+def test_all_core_files_jobs_and_cache(src_6_12, tmp_path):
+    rels = sorted(str(p.relative_to(src_6_12)) for p in (src_6_12 / CORE).glob("*.c"))
+    smpl = _smpl(tmp_path, "class-not-const.cocci", DROP_CONST)
+    cache = tmp_path / "cache"
+    one = _copy(src_6_12, tmp_path / "one", rels)
+    two = _copy(src_6_12, tmp_path / "two", rels)
+    r1 = run_smpl(smpl, one, rels, jobs=1)
+    r2 = run_smpl(smpl, two, rels, jobs=2, cache_dir=cache)
+    assert _snapshot(one) == _snapshot(two)
+    assert [f.file for f in r2.files if f.changed] == [f"{CORE}/uverbs_main.c"]
+    assert r1.workers == 1 and r2.workers == 2
+    again = _copy(src_6_12, tmp_path / "again", rels)
+    r3 = run_smpl(smpl, again, rels, jobs=os.cpu_count() or 1, cache_dir=cache)
+    assert r3.cache_hits == len(rels) and _snapshot(again) == _snapshot(two)

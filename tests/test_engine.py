@@ -1,0 +1,105 @@
+"""The engine on real code: 6.12's RDMA core + rxe + siw against Debian's 6.1 and 6.12 kernels."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from conftest import REPO, error_line, run_cli
+
+pytestmark = [pytest.mark.slow, pytest.mark.network]
+
+NINE = {"ib_core", "ib_cm", "iw_cm", "rdma_cm", "ib_umad", "ib_uverbs", "rdma_ucm", "rdma_rxe", "siw"}
+
+
+def tree_digest(root: Path) -> dict[str, str]:
+    return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def test_generate_is_byte_identical(tmp_path, build_tree_6_1, src_6_12):
+    a, b = tmp_path / "a", tmp_path / "b"
+    for out in (a, b):
+        p = run_cli("--json", "generate", "--kernel", "6.1", "--from", "6.12", "--source", "debian", "-o", str(out))
+        assert p.returncode == 0, p.stderr
+    da, db = tree_digest(a), tree_digest(b)
+    assert da == db
+    m = json.loads((a / "manifest.json").read_text())
+    assert m["source"]["version"].startswith("6.12.") and m["target"]["release"].startswith("6.1.0-")
+    assert {x["name"] for x in m["modules"]} == NINE
+    assert m["probes"]["results"] and all(len(p["sha256"]) == 64 for p in m["patches"])
+    # The backported include/rdma is in the tree and the Kbuild puts it ahead of the kernel's.
+    assert (a / "include/rdma/ib_verbs.h").exists()
+    assert "NOSTDINC_FLAGS := -I$(OFED_TOP)/compat/include" in (a / "Kbuild").read_text()
+    # Re-generating over an existing output replaces it whole.
+    p = run_cli("generate", "--kernel", "6.1", "--from", "6.12", "--source", "debian", "-o", str(a))
+    assert p.returncode == 0 and tree_digest(a) == da
+
+
+def _broken_backports(tmp_path: Path) -> Path:
+    bp = tmp_path / "backports"
+    shutil.copytree(REPO / "backports", bp)
+    patches = sorted((bp / "patches").rglob("*.patch"))
+    assert patches, "the backport needs at least one patch for this test"
+    victim = patches[0]
+    lines = victim.read_text().splitlines(keepends=True)
+    # Corrupt the first context line of the first hunk: the hunk can no longer match.
+    for i, ln in enumerate(lines):
+        if ln.startswith("@@"):
+            j = next(k for k in range(i + 1, len(lines)) if lines[k].startswith(" "))
+            lines[j] = " this line is not in the source\n"
+            break
+    victim.write_text("".join(lines))
+    return victim.relative_to(bp)
+
+
+def test_broken_patch_names_patch_and_hunk_and_writes_nothing(tmp_path, build_tree_6_1, src_6_12):
+    rel = _broken_backports(tmp_path)
+    out = tmp_path / "out"
+    p = run_cli("generate", "--kernel", "6.1", "--from", "6.12", "--source", "debian", "-o", str(out),
+                env={"OFEDTOOL_BACKPORTS": str(tmp_path / "backports")})
+    assert p.returncode != 0
+    err = error_line(p.stderr)
+    assert str(rel) in err and "hunk #1" in err
+    assert not out.exists()
+    assert not [x for x in tmp_path.iterdir() if x.name.startswith(".out.")]
+
+
+def _build(kernel: str, out: Path) -> dict:
+    p = run_cli("--json", "build", "--kernel", kernel, "--from", "6.12", "--source", "debian", "-o", str(out))
+    res = json.loads(p.stdout)
+    assert p.returncode == 0, p.stderr[-3000:] + "\n" + "\n".join(
+        f"{d['kind']} {d['file']}:{d['line']} {d['msg']}" for d in res["build"]["diagnostics"][:30])
+    return res
+
+
+def test_build_6_12_on_debian_6_1(tmp_path, build_tree_6_1):
+    res = _build("6.1", tmp_path / "out")
+    b = res["build"]
+    assert b["counts"]["errors"] == 0 and b["counts"]["undefined"] == 0 and b["counts"]["hazards"] == 0
+    mods = {m["name"]: m for m in b["modules"]}
+    assert set(mods) == NINE
+    for m in mods.values():
+        assert m["ko"] and Path(m["ko"]).exists()
+        assert m["vermagic"].split()[0] == res["kernel"]
+    # compat is really in use on 6.1: some features are absent and an SmPL rule ran.
+    man = json.loads((tmp_path / "out/manifest.json").read_text())
+    assert man["compat"]["active"]
+    assert any(s["active"] and s["changed"] for s in man["smpl"])
+    # No kernel include/rdma header was read: the .d files name only ours.
+    deps = "".join(p.read_text() for p in (tmp_path / "out").rglob(".*.o.cmd"))
+    assert "/include/rdma/" in deps
+    kern = [ln for ln in deps.split() if "/include/rdma/" in ln and not ln.startswith(str(tmp_path))]
+    assert kern == []
+
+
+def test_build_6_12_on_6_12_uses_no_compat(tmp_path, build_tree_6_12):
+    res = _build("6.12", tmp_path / "out")
+    man = json.loads((tmp_path / "out/manifest.json").read_text())
+    assert man["compat"]["active"] == [], "a compat item stayed on where the kernel has the API"
+    assert all(not s["active"] for s in man["smpl"])
+    assert {m["name"] for m in res["build"]["modules"] if m["ok"]} == NINE
