@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import importlib
 import json
-import os
 import sys
 
 from . import __version__, ui
@@ -17,6 +16,7 @@ COMMANDS = {
     "fetch": ("fetch", "get upstream source (--from) and/or target headers (--kernel) into the cache"),
     "generate": ("generate", "write the backported source tree for a target"),
     "build": ("build", "generate, then compile against the target kernel and check the result"),
+    "shims": ("shims", "list the verb shims that adapt the target's ULPs to the backported core, and why"),
     "refresh": ("refresh", "rewrite backports/patches against a new upstream release (like quilt refresh)"),
 }
 

@@ -8,6 +8,7 @@ byte-identical files (sorted everything, no timestamps).
 
 from __future__ import annotations
 
+import fnmatch
 import hashlib
 import json
 import os
@@ -23,6 +24,7 @@ from .errors import OfedError
 from .headers import BuildTree
 from .kbuild import inspect_tree
 from .modules import Catalog, Module, kconfig_line
+from .shims import load_core_probes, load_shims, plan, run_core_probes
 from .sources import SourceTree
 
 
@@ -51,40 +53,63 @@ def render(template: str, **ctx) -> str:
     return env.get_template(template).render(version=__version__, **ctx)
 
 
-def _copy_sources(src: SourceTree, cat: Catalog, modules: list[Module], dst: Path) -> list[str]:
-    paths = sorted({m.dir for m in modules if m.rule == "upstream"}) + list(cat.include_paths)
-    copied = []
-    for rel in paths:
-        s = src.path / rel
-        if s.is_dir():
+def _copy(src_root: Path, rel: str, dst: Path, files: tuple[str, ...] = ()) -> bool:
+    s = src_root / rel
+    if s.is_dir():
+        if files:
+            for f in files:
+                if not (s / f).is_file():
+                    raise OfedError(f"{rel}/{f} does not exist in {src_root}")
+                (dst / rel).mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(s / f, dst / rel / f)
+        else:
             shutil.copytree(s, dst / rel, dirs_exist_ok=True)
+        return True
+    if s.is_file():
+        (dst / rel).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(s, dst / rel)
+        return True
+    return False
+
+
+def _copy_sources(src: SourceTree, ysrc: SourceTree | None, cat: Catalog, modules: list[Module],
+                  dst: Path) -> list[str]:
+    """X's code for upstream-rule modules and the shared headers, Y's own code for target-rule
+    modules (ULPs). Returns the copied paths of X (the ones backports/patches may touch)."""
+    copied = []
+    for rel in sorted({m.dir for m in modules if m.rule == "upstream"}) + list(cat.include_paths):
+        if _copy(src.path, rel, dst):
             copied.append(rel)
-        elif s.is_file():
-            (dst / rel).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(s, dst / rel)
-            copied.append(rel)
-    if not any((dst / m.dir).is_dir() for m in modules):
-        raise OfedError(f"source {src.version}: none of the module directories exist")
     for m in modules:
         if m.rule == "upstream" and not (dst / m.dir).is_dir():
             raise OfedError(f"module {m.name}: {m.dir} does not exist in source {src.version}")
+        if m.rule == "target":
+            if ysrc is None:
+                raise OfedError(f"module {m.name} takes the target kernel's own source, which is not available")
+            if not _copy(ysrc.path, m.dir, dst, m.files):
+                raise OfedError(f"module {m.name}: {m.dir} does not exist in the target's source {ysrc.version}")
+        if m.kbuild:
+            # Only this module's objects: the directory's own Makefile builds the subsystem too.
+            (dst / m.dir / "Makefile").unlink(missing_ok=True)
+            (dst / m.dir / "Kbuild").write_text(m.kbuild)
     return copied
 
 
-def _patches_for(tree: Path) -> list[Path]:
-    """backports/patches/<path>.patch for every copied file, sorted by path (one patch per file,
-    so their order never matters; sorted so it is defined)."""
+def _patches_for(tree: Path, copied: list[str]) -> list[Path]:
+    """backports/patches/<path>.patch for every file copied from X, sorted by path (one patch
+    per file, so their order never matters; sorted so it is defined)."""
     root = data_dir("backports") / "patches"
     out = []
     for p in sorted(root.rglob("*.patch")):
         rel = str(p.relative_to(root))[: -len(".patch")]
-        if (tree / rel).exists():
+        if (tree / rel).exists() and any(rel == c or rel.startswith(c + "/") for c in copied):
             out.append(p)
     return out
 
 
 def generate(cache, src: SourceTree, build: BuildTree, cat: Catalog, modules: list[Module],
-             out: Path, jobs: int, target_id: str | None = None) -> Generated:
+             out: Path, jobs: int, target_id: str | None = None, ysrc: SourceTree | None = None,
+             skipped: dict[str, str] | None = None) -> Generated:
     from .cocci import run_smpl
     from .patches import apply_patches
     from .probes import render_config_h
@@ -103,8 +128,8 @@ def generate(cache, src: SourceTree, build: BuildTree, cat: Catalog, modules: li
     shutil.rmtree(tmp, ignore_errors=True)
     try:
         with ui.stage("generate", f"{len(modules)} modules from {src.version} for {build.release}"):
-            copied = _copy_sources(src, cat, modules, tmp)
-            patches = _patches_for(tmp)
+            copied = _copy_sources(src, ysrc, cat, modules, tmp)
+            patches = _patches_for(tmp, copied)
             results = apply_patches(tmp, patches, bp)
             for r in results:
                 moved = [h for h in r.hunks if h.offset or h.fuzz]
@@ -121,10 +146,12 @@ def generate(cache, src: SourceTree, build: BuildTree, cat: Catalog, modules: li
                 res = run_smpl(bp / "smpl" / rule.file, tmp, files, jobs=jobs,
                                cache_dir=cache.root)
                 changed = sorted(f.file for f in res.files if f.changed)
-                ui.info(f"[smpl] {rule.file}: {len(files)} files, {len(changed)} changed, "
-                        f"{res.cache_hits} cached, {res.seconds:.1f}s")
+                ui.debug(f"smpl {rule.file}: {len(files)} files, {len(changed)} changed")
                 smpl_done.append({"file": rule.file, "when": rule.when, "active": True,
                                   "sha256": _sha(bp / "smpl" / rule.file), "changed": changed})
+            features.update(run_core_probes(tmp, load_core_probes()))
+            features = dict(sorted(features.items()))
+            shim_rows = _apply_shims(tmp, features, modules, cache, jobs)
             shutil.copytree(bp / "compat", tmp / "compat")
             (tmp / "compat" / "config.h").write_text(render_config_h(features))
             dirs = sorted({m.dir for m in modules})
@@ -137,12 +164,15 @@ def generate(cache, src: SourceTree, build: BuildTree, cat: Catalog, modules: li
                            **{k: v for k, v in build.provenance.items() if k != "build_dir"}},
                 "modules": [{"name": m.name, "dir": m.dir, "rule": m.rule, "class": m.cls} for m in modules],
                 "copied": copied,
+                "target_source": ysrc.manifest() if ysrc else None,
+                "skipped": dict(sorted((skipped or {}).items())),
+                "shims": shim_rows,
                 "patches": [{"patch": r.patch, "sha256": r.sha256, "files": list(r.files),
                              "hunks": [{"index": h.index, "offset": h.offset, "fuzz": h.fuzz} for h in r.hunks]}
                             for r in results],
                 "smpl": smpl_done,
                 "probes": {"tree_id": run.tree_id, "results": features},
-                "compat": {"active": sorted(k for k, v in features.items() if not v)},
+                "compat": {"active": sorted(k for k, v in features.items() if not v and k.startswith("HAVE_"))},
             }
             (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
         _replace_dir(tmp, out)
@@ -151,6 +181,31 @@ def generate(cache, src: SourceTree, build: BuildTree, cat: Catalog, modules: li
         raise
     return Generated(out, modules, features, manifest,
                      {"total": len(features), "ran": run.ran, "cached": run.cached, "seconds": run.seconds})
+
+
+def _apply_shims(tree: Path, features: dict[str, bool], modules: list[Module], cache, jobs: int) -> list[dict]:
+    from .cocci import run_smpl
+    from .patches import apply_patches
+
+    shims = load_shims()
+    names = [m.name for m in modules if m.rule == "target"]
+    rows = plan(shims, features, names)
+    by_name = {s.name: s for s in shims}
+    for row in rows:
+        shim = by_name[row["shim"]]
+        if not row["active"]:
+            ui.info(f"[shims] {shim.name}: off ({row['why']})")
+            continue
+        patches = [shim.patches[m] for m in row["modules"]]
+        res = apply_patches(tree, patches, data_dir("backports"))
+        row["patches"] = [{"patch": r.patch, "sha256": r.sha256} for r in res]
+        for smpl in shim.smpl:
+            files = [f for f in (str(p.relative_to(tree)) for p in sorted(tree.rglob("*")) if p.is_file())
+                     if any(fnmatch.fnmatchcase(f, g) for g in shim.smpl_files)]
+            r = run_smpl(smpl, tree, files, jobs=jobs, cache_dir=cache.root)
+            row.setdefault("changed", []).extend(sorted(f.file for f in r.files if f.changed))
+        ui.info(f"[shims] {shim.name}: applied to {', '.join(row['modules']) or 'smpl files'} ({row['why']})")
+    return rows
 
 
 def _replace_dir(new: Path, final: Path) -> None:

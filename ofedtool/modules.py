@@ -20,6 +20,8 @@ class Module:
     cls: str
     rule: str
     depends: tuple[str, ...]
+    files: tuple[str, ...] = ()   # empty: the whole directory
+    kbuild: str = ""              # non-empty: replaces the directory's own Makefile
 
 
 @dataclass(frozen=True)
@@ -39,7 +41,8 @@ def load_catalog(path: Path | None = None) -> Catalog:
         if m.get("rule") not in RULES:
             raise OfedError(f"{path}: module {name}: rule must be one of {', '.join(RULES)}")
         mods[name] = Module(name, m["dir"], tuple(sorted(m.get("kconfig", {}).items())), m["class"],
-                            m["rule"], tuple(m.get("depends", ())))
+                            m["rule"], tuple(m.get("depends", ())), tuple(m.get("files", ())),
+                            m.get("kbuild", "").lstrip())
     for m in mods.values():
         for dep in m.depends:
             if dep not in mods:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import ui
@@ -21,6 +21,8 @@ class Inputs:
     catalog: Catalog
     modules: list[Module]
     target_id: str
+    target_source: SourceTree | None = None
+    skipped: dict[str, str] = field(default_factory=dict)  # module → why it is not built
 
 
 def add_pipeline_arguments(p, output: bool = True) -> None:
@@ -48,7 +50,39 @@ def resolve_and_fetch(args, cache) -> Inputs:
         src = fetch_source(cache, spec, args.source, args.git_url, args.offline)
         _, build = fetch_headers(cache, args.kernel, args.offline)
     ui.info(f"[fetch] source {src.version} ({src.provider}); target {build.release}")
-    return Inputs(src, build, cat, modules, target.id if target else "local")
+    modules, skipped = buildable(modules, build)
+    for name, why in skipped.items():
+        ui.info(f"[resolve] {name}: not built: {why}")
+    ysrc = None
+    if any(m.rule == "target" for m in modules):
+        if target is None:
+            raise OfedError(f"ULPs ({', '.join(m.name for m in modules if m.rule == 'target')}) take the "
+                            f"target kernel's own source: use a catalog --kernel, not a build directory")
+        from .sources.debian import fetch_target_source
+        hv = next((p["version"] for p in build.provenance.get("packages", [])
+                   if p["package"].startswith("linux-headers-")), None)
+        with ui.stage("fetch", f"{target.id}'s own source for the ULPs"):
+            ysrc = fetch_target_source(cache, target, hv, args.offline)
+    return Inputs(src, build, cat, modules, target.id if target else "local", ysrc, skipped)
+
+
+def buildable(modules: list[Module], build: BuildTree) -> tuple[list[Module], dict[str, str]]:
+    """ULPs need their subsystem in the target kernel (SCSI target, nvme fabrics, sunrpc...):
+    a target-rule module whose Kconfig symbol the target's .config leaves unset is reported and
+    skipped, never silently dropped and never forced on."""
+    config = {}
+    for line in (build.build_dir / ".config").read_text(errors="replace").splitlines():
+        if line.startswith("CONFIG_") and "=" in line:
+            k, _, v = line.partition("=")
+            config[k.removeprefix("CONFIG_")] = v
+    keep, skipped = [], {}
+    for m in modules:
+        missing = [k for k, _ in m.kconfig if config.get(k) not in ("m", "y")]
+        if m.rule == "target" and missing:
+            skipped[m.name] = f"CONFIG_{missing[0]} is not set in {build.release}'s config"
+        else:
+            keep.append(m)
+    return keep, skipped
 
 
 def output_dir(args, inputs: Inputs) -> Path:

@@ -14,7 +14,7 @@ def run(args, cache) -> dict:
     require_jobs(args.jobs)
     inp = resolve_and_fetch(args, cache)
     g = generate(cache, inp.source, inp.build, inp.catalog, inp.modules, output_dir(args, inp), args.jobs,
-                 inp.target_id)
+                 inp.target_id, inp.target_source, inp.skipped)
     return {"ok": True, "output": str(g.out), "probes": g.probe_stats,
             "features_absent": g.manifest["compat"]["active"],
             "patches": [p["patch"] for p in g.manifest["patches"]],

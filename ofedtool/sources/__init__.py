@@ -6,6 +6,7 @@ paths (backports/modules.toml: fetch_paths) and a manifest.json with its provena
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 import tomllib
@@ -31,6 +32,10 @@ class SourceTree:
 def fetch_paths() -> list[str]:
     with open(data_dir("backports") / "modules.toml", "rb") as f:
         return list(tomllib.load(f)["fetch_paths"])
+
+
+def paths_key(paths: list[str]) -> str:
+    return hashlib.sha256("\n".join(paths).encode()).hexdigest()[:8]
 
 
 def makefile_version(tree: Path) -> str:

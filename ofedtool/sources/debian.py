@@ -10,7 +10,7 @@ from .. import ui
 from ..apt import Apt, require
 from ..catalog import FromSpec
 from ..errors import OfedError
-from . import SourceTree, fetch_paths, load_tree, makefile_version
+from . import SourceTree, fetch_paths, load_tree, makefile_version, paths_key
 
 
 def _upstream(version: str) -> str:
@@ -19,11 +19,9 @@ def _upstream(version: str) -> str:
 
 
 def fetch(cache, spec: FromSpec, offline: bool = False) -> SourceTree:
+    """--from X via Debian: the newest linux-source-X.Y (or the given sublevel)."""
     pkg = spec.release.debian_package
-    require("apt-get", "apt")
-    require("dpkg-deb", "dpkg")
-    apt = Apt(cache, spec.release.debian_suites, offline=offline)
-    apt.update()
+    apt = _apt(cache, spec.release.debian_suites, offline)
     versions = apt.versions(pkg)
     if not versions:
         raise OfedError(f"package {pkg} not found in Debian suites {', '.join(spec.release.debian_suites)}")
@@ -35,12 +33,39 @@ def fetch(cache, spec: FromSpec, offline: bool = False) -> SourceTree:
         version = matching[0]
     else:
         version = versions[0]
-    rel = f"sources/debian/{pkg}_{version}"
+    return fetch_package(cache, apt, pkg, version, spec.series)
+
+
+def fetch_target_source(cache, target, headers_version: str | None, offline: bool = False) -> SourceTree:
+    """The target kernel's own source (for ULPs): the linux-source upload its headers came from,
+    so the ULP matches the kernel it will load into; the newest one if that is gone."""
+    pkg = target.source.get("package")
+    if target.source.get("provider") != "debian" or not pkg:
+        raise OfedError(f"kernel {target.id}: no [source] for the target's own ULP code in {target.path}")
+    apt = _apt(cache, target.suites, offline)
+    versions = apt.versions(pkg)
+    if not versions:
+        raise OfedError(f"package {pkg} not found in Debian suites {', '.join(target.suites)}")
+    version = headers_version if headers_version in versions else versions[0]
+    return fetch_package(cache, apt, pkg, version, target.series)
+
+
+def _apt(cache, suites, offline) -> Apt:
+    require("apt-get", "apt")
+    require("dpkg-deb", "dpkg")
+    apt = Apt(cache, tuple(suites), offline=offline)
+    apt.update()
+    return apt
+
+
+def fetch_package(cache, apt: Apt, pkg: str, version: str, series: str) -> SourceTree:
+    paths = fetch_paths()
+    # The entry is keyed by the path list too: adding a path to modules.toml fetches afresh.
+    rel = f"sources/debian/{pkg}_{version}-{paths_key(paths)}"
     if cache.path(rel, "manifest.json").exists():
         return load_tree(cache.path(rel))
     deb = apt.download(pkg, version)
     require("tar", "tar")
-    paths = fetch_paths()
 
     def create(tmp: Path) -> None:
         tmp.mkdir(parents=True)
@@ -52,7 +77,7 @@ def fetch(cache, spec: FromSpec, offline: bool = False) -> SourceTree:
                                 "sh", str(deb.path)], stdout=out, stderr=subprocess.PIPE)
         if p.returncode != 0:
             raise OfedError(f"{deb.path.name}: cannot unpack: {p.stderr.decode(errors='replace').strip()}")
-        top = f"linux-source-{spec.series}"
+        top = f"linux-source-{series}"
         members = [f"{top}/{p}" for p in paths]
         # One decompression pass; a path absent in this release (trace/misc before 6.0) makes
         # tar complain "Not found in archive", which is the only failure we accept.
@@ -67,7 +92,7 @@ def fetch(cache, spec: FromSpec, offline: bool = False) -> SourceTree:
             raise OfedError(f"{deb.path.name}: no drivers/infiniband in the source tarball")
         manifest = {"provider": "debian", "version": makefile_version(tmp), "package": pkg,
                     "package_version": version, "deb": deb.path.name, "sha256": deb.sha256,
-                    "suites": list(spec.release.debian_suites), "paths": paths}
+                    "suites": [x.name for x in apt.suites], "paths": paths}
         (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
 
     return load_tree(cache.ensure(rel, create))

@@ -19,7 +19,7 @@ import git as gitpy
 from .. import ui
 from ..catalog import FromSpec
 from ..errors import OfedError
-from . import SourceTree, fetch_paths, load_tree, makefile_version
+from . import SourceTree, fetch_paths, load_tree, makefile_version, paths_key
 
 DEFAULT_URL = "https://git.kernel.org/pub/scm/linux/kernel/git/stable/linux.git"
 
@@ -109,21 +109,23 @@ def fetch(cache, spec: FromSpec, url: str | None = None, offline: bool = False) 
     # An exact tag already in the cache needs no remote at all.
     if spec.exact_tag or spec.sublevel is not None:
         exact = spec.exact_tag or f"{spec.release.tag_prefix}.{spec.sublevel}"
-        if cache.path("sources", "git", mirror.name, exact, "manifest.json").exists():
-            return load_tree(cache.path("sources", "git", mirror.name, exact))
+        entry = cache.path("sources", "git", mirror.name, f"{exact}-{paths_key(fetch_paths())}")
+        if (entry / "manifest.json").exists():
+            return load_tree(entry)
     if offline:
         # Offline: the newest tag already materialised for this series.
-        done = sorted(cache.path("sources", "git", mirror.name).glob(f"{spec.release.tag_prefix}*"))
-        tags = [p.name for p in done if (p / "manifest.json").exists()]
+        key = paths_key(fetch_paths())
+        done = sorted(cache.path("sources", "git", mirror.name).glob(f"{spec.release.tag_prefix}*-{key}"))
+        tags = [p.name.removesuffix(f"-{key}") for p in done if (p / "manifest.json").exists()]
         if not tags:
             raise OfedError(f"--offline: no {spec.release.tag_prefix} source from {url} in the cache")
         tag = choose_tag(spec, tags, url)
     else:
         tag = choose_tag(spec, list_tags(url, spec.release.tag_prefix), url)
-    rel = f"sources/git/{mirror.name}/{tag}"
+    paths = fetch_paths()
+    rel = f"sources/git/{mirror.name}/{tag}-{paths_key(paths)}"
     if cache.path(rel, "manifest.json").exists():
         return load_tree(cache.path(rel))
-    paths = fetch_paths()
 
     def create(tmp: Path) -> None:
         with cache.lock(f"git-{mirror.name}"):

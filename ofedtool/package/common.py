@@ -1,0 +1,308 @@
+"""What every package format shares: the built tree as input, naming and versioning,
+SOURCE_DATE_EPOCH, deterministic tarballs, SHA256SUMS and module signing.
+
+Naming and versioning
+---------------------
+The package name defaults to ``ofed-rdma`` (``--name``). The version is
+``<X version>-<release counter>``, e.g. ``6.12.117-1``: X is the upstream release the tree was
+generated from (manifest.json ``source.version``), the counter (``--release``, default 1) is
+ofedtool's own and is bumped when the same X is repackaged with different backports. RPM
+splits it into Version 6.12.117 and Release 1.<kernel>, Debian uses it whole, DKMS uses it
+as PACKAGE_VERSION.
+
+SOURCE_DATE_EPOCH
+-----------------
+Every timestamp in every package is the source release's date, so the same inputs give the
+same bytes. In order: $SOURCE_DATE_EPOCH if set (the reproducible-builds convention); the
+commit time of the git source (manifest ``source.commit``, read from the cache's mirror);
+the date of the newest entry of the Debian source package's changelog (read from the cached
+.deb); else the fixed value 315532800 (1980-01-01, the zip epoch) with a warning.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import io
+import json
+import os
+import re
+import shutil
+import subprocess
+import tarfile
+import tempfile
+from dataclasses import dataclass, field
+from email.utils import parsedate_to_datetime
+from pathlib import Path
+
+from .. import ui
+from ..errors import MissingTool, OfedError
+
+DEFAULT_NAME = "ofed-rdma"
+FALLBACK_EPOCH = 315532800
+_NAME = re.compile(r"^[a-z0-9][a-z0-9+.-]+$")
+
+# Build products that never go into a source package (the DKMS tree rebuilds them).
+_PRODUCTS = re.compile(
+    r"(\.o|\.ko|\.mod|\.mod\.c|\.cmd|\.d|\.order|\.a|\.tmp|\.symvers)$|^(build\.log|result\.json|\.cache\.mk)$"
+)
+
+
+@dataclass
+class Module:
+    name: str
+    dir: str  # relative to the tree, e.g. drivers/infiniband/core
+    ko: Path  # the built object in the tree
+
+
+@dataclass
+class Tree:
+    """A generated and built tree (the -o of `ofedtool build`)."""
+    path: Path
+    manifest: dict
+    result: dict
+    modules: list[Module]
+
+    @property
+    def release(self) -> str:
+        return self.manifest["target"]["release"]
+
+    @property
+    def source_version(self) -> str:
+        return self.manifest["source"]["version"]
+
+
+@dataclass
+class Package:
+    """Everything a format writer needs to know about what it packages."""
+    tree: Tree
+    name: str
+    counter: int
+    epoch: int  # SOURCE_DATE_EPOCH
+    epoch_from: str  # where it came from, for the summary
+    module_dir: str  # under /lib/modules/<kver>/, e.g. updates/ofed-rdma
+    kernel_dir: Path | None  # the target's build tree (sign-file), when found
+    signed_kos: dict[str, Path] = field(default_factory=dict)  # module name -> signed copy
+    signer: str | None = None
+
+    @property
+    def version(self) -> str:
+        return f"{self.tree.source_version}-{self.counter}"
+
+    @property
+    def kos(self) -> dict[str, Path]:
+        """The objects to ship: signed copies when signing was asked for, else the built ones."""
+        return self.signed_kos or {m.name: m.ko for m in self.tree.modules}
+
+
+def load_tree(path: Path) -> Tree:
+    path = Path(path).absolute()
+    if not (path / "manifest.json").is_file():
+        raise OfedError(f"tree {path} has no manifest.json: give the -o directory of `ofedtool build`")
+    if not (path / "result.json").is_file():
+        raise OfedError(f"tree {path} was generated but not built (no result.json): run `ofedtool build`")
+    manifest = json.loads((path / "manifest.json").read_text())
+    result = json.loads((path / "result.json").read_text())
+    if not result.get("ok"):
+        raise OfedError(f"tree {path}: its build failed (result.json ok=false): fix the build before packaging")
+    mods = []
+    for m in manifest["modules"]:
+        ko = path / m["dir"] / f"{m['name']}.ko"
+        if not ko.is_file():
+            raise OfedError(f"tree {path}: {m['dir']}/{m['name']}.ko is missing: rebuild it")
+        mods.append(Module(m["name"], m["dir"], ko))
+    return Tree(path, manifest, result, mods)
+
+
+def check_name(name: str) -> str:
+    # The intersection of what RPM, Debian and DKMS accept in a package name.
+    if not _NAME.match(name):
+        raise OfedError(f"--name {name!r}: use lower-case letters, digits, '+', '-' and '.' (Debian policy)")
+    return name
+
+
+def require(tool: str, package: str) -> str:
+    path = shutil.which(tool) or (f"/usr/sbin/{tool}" if os.access(f"/usr/sbin/{tool}", os.X_OK) else None)
+    if not path:
+        raise MissingTool(tool, package)
+    return path
+
+
+# ---------------------------------------------------------------- SOURCE_DATE_EPOCH
+
+
+def source_date_epoch(manifest: dict, cache) -> tuple[int, str]:
+    env = os.environ.get("SOURCE_DATE_EPOCH", "").strip()
+    if env:
+        if not env.isdigit():
+            raise OfedError(f"SOURCE_DATE_EPOCH={env!r}: must be a number of seconds")
+        return int(env), "$SOURCE_DATE_EPOCH"
+    src = manifest.get("source", {})
+    if src.get("provider") == "git" and src.get("commit"):
+        t = _git_commit_time(cache, src)
+        if t is not None:
+            return t, f"git commit {src['commit'][:12]}"
+    if src.get("provider") == "debian" and src.get("deb") and cache is not None:
+        t = _deb_changelog_time(cache, src)
+        if t is not None:
+            return t, f"{src['package']} {src['package_version']} changelog"
+    ui.warn(f"no date for source {src.get('version')} (not in the cache): using SOURCE_DATE_EPOCH={FALLBACK_EPOCH}")
+    return FALLBACK_EPOCH, "fixed fallback (1980-01-01)"
+
+
+def _git_commit_time(cache, src: dict) -> int | None:
+    if cache is None:
+        return None
+    # Any mirror in the cache that has the commit will do: the commit id is the identity.
+    for git_dir in sorted(cache.path("git").glob("*")) if cache.path("git").is_dir() else []:
+        p = subprocess.run(["git", "-C", str(git_dir), "show", "-s", "--format=%ct", src["commit"]],
+                           capture_output=True, text=True)
+        if p.returncode == 0 and p.stdout.strip().isdigit():
+            return int(p.stdout.strip())
+    return None
+
+
+def _deb_changelog_time(cache, src: dict) -> int | None:
+    hits = sorted(cache.path("debs").glob(f"*/{src['deb']}")) if cache.path("debs").is_dir() else []
+    if not hits:
+        return None
+    text = _deb_member(hits[0], f"./usr/share/doc/{src['package']}/changelog.Debian.gz")
+    if text is None:
+        return None
+    # The first trailer line is the newest entry: " -- Name <mail>  Thu, 13 Nov 2026 18:00:00 +0000"
+    m = re.search(r"^ -- .*?>  (.+)$", gzip.decompress(text).decode(errors="replace"), re.M)
+    return int(parsedate_to_datetime(m.group(1).strip()).timestamp()) if m else None
+
+
+def _deb_member(deb: Path, member: str) -> bytes | None:
+    """One file out of a .deb's data.tar, streaming (linux-source keeps its docs at the front)."""
+    with open(deb, "rb") as f:
+        if f.read(8) != b"!<arch>\n":
+            return None
+        while header := f.read(60):
+            name, size = header[:16].strip().decode().rstrip("/"), int(header[48:58])
+            if name.startswith("data.tar"):
+                comp = name.rsplit(".", 1)[-1] if name != "data.tar" else ""
+                with tarfile.open(fileobj=f, mode=f"r|{comp}") as tf:
+                    for ti in tf:
+                        if ti.name == member:
+                            return tf.extractfile(ti).read()
+                return None
+            f.seek(size + (size & 1), 1)
+    return None
+
+
+# ---------------------------------------------------------------- deterministic files
+
+
+def deterministic_tar(src_dir: Path, dest: Path, prefix: str, epoch: int) -> Path:
+    """tar.gz of src_dir under prefix/: sorted, uid/gid 0 root, mtime = epoch, gzip without
+    name or time, so equal content gives equal bytes."""
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w", format=tarfile.GNU_FORMAT) as tf:
+        tf.addfile(_tarinfo(prefix, tarfile.DIRTYPE, 0o755, epoch))
+        for path in sorted(Path(src_dir).rglob("*"), key=lambda p: p.relative_to(src_dir).as_posix()):
+            rel = f"{prefix}/{path.relative_to(src_dir).as_posix()}"
+            if path.is_symlink():
+                ti = _tarinfo(rel, tarfile.SYMTYPE, 0o777, epoch)
+                ti.linkname = os.readlink(path)
+                tf.addfile(ti)
+            elif path.is_dir():
+                tf.addfile(_tarinfo(rel, tarfile.DIRTYPE, 0o755, epoch))
+            else:
+                ti = _tarinfo(rel, tarfile.REGTYPE, 0o755 if os.access(path, os.X_OK) else 0o644, epoch)
+                ti.size = path.stat().st_size
+                with open(path, "rb") as f:
+                    tf.addfile(ti, f)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    with open(dest, "wb") as raw, gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0,
+                                                 compresslevel=9) as gz:
+        gz.write(buf.getvalue())
+    return dest
+
+
+def _tarinfo(name: str, kind: bytes, mode: int, epoch: int) -> tarfile.TarInfo:
+    ti = tarfile.TarInfo(name)
+    ti.type, ti.mode, ti.mtime = kind, mode, epoch
+    ti.uid = ti.gid = 0
+    ti.uname = ti.gname = "root"
+    return ti
+
+
+def copy_sources(tree: Path, dest: Path) -> list[str]:
+    """The tree's source files (no build products) into dest; returns their relative paths."""
+    out = []
+    for path in sorted(tree.rglob("*")):
+        rel = path.relative_to(tree)
+        if path.is_dir() or _PRODUCTS.search(path.name) or rel.parts[0] in ("packages",):
+            continue
+        (dest / rel).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(path, dest / rel)
+        out.append(rel.as_posix())
+    return out
+
+
+def clamp_mtimes(root: Path, epoch: int) -> None:
+    for path in [root, *root.rglob("*")]:
+        os.utime(path, (epoch, epoch), follow_symlinks=False)
+
+
+def sha256sums(out_dir: Path, files: list[Path]) -> Path:
+    lines = [f"{hashlib.sha256(f.read_bytes()).hexdigest()}  {f.relative_to(out_dir).as_posix()}"
+             for f in sorted(files, key=lambda f: f.relative_to(out_dir).as_posix())]
+    path = out_dir / "SHA256SUMS"
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+# ---------------------------------------------------------------- kernel build tree, signing
+
+
+def find_kernel_dir(tree: Tree, cache, given: Path | None) -> Path | None:
+    """The target's build tree: --kernel-dir, else the cached Debian headers the tree was built
+    against (named in its manifest), else /lib/modules/<release>/build."""
+    if given:
+        return Path(given)
+    target = tree.manifest.get("target", {})
+    pkgs = target.get("packages") or []
+    if cache is not None and pkgs:
+        root = cache.path("headers", f"{pkgs[0]['package']}_{pkgs[0]['version']}")
+        if (root / "manifest.json").is_file():
+            from ..headers import load_build_tree
+            return load_build_tree(root).build_dir
+    local = Path("/lib/modules") / tree.release / "build"
+    return local if local.is_dir() else None
+
+
+def sign_modules(pkg: Package, key: Path, cert: Path, work: Path) -> None:
+    """Sign copies of every .ko with the target's scripts/sign-file (sha256); the tree stays as built."""
+    for what, p in (("--sign-key", key), ("--sign-cert", cert)):
+        if not Path(p).is_file():
+            raise OfedError(f"{what} {p}: no such file")
+    if pkg.kernel_dir is None:
+        raise OfedError(f"no build tree for {pkg.tree.release} to take scripts/sign-file from: give --kernel-dir")
+    sign_file = pkg.kernel_dir / "scripts" / "sign-file"
+    if not os.access(sign_file, os.X_OK):
+        raise OfedError(f"{sign_file} does not exist: the target's build tree has no sign-file")
+    work.mkdir(parents=True, exist_ok=True)
+    for m in pkg.tree.modules:
+        dst = work / f"{m.name}.ko"
+        shutil.copyfile(m.ko, dst)
+        p = subprocess.run([str(sign_file), "sha256", str(key), str(cert), str(dst)], capture_output=True, text=True)
+        if p.returncode != 0:
+            msg = (p.stderr.strip().splitlines() or ["failed"])[-1]
+            raise OfedError(f"sign-file on {m.name}.ko: {msg}")
+        pkg.signed_kos[m.name] = dst
+    first = next(iter(pkg.signed_kos.values()))
+    signer = subprocess.run(["modinfo", "-F", "signer", str(first)], capture_output=True, text=True).stdout.strip()
+    pkg.signer = signer or "unknown"
+    ui.info(f"[package] signed {len(pkg.signed_kos)} modules (sha256, signer: {pkg.signer})")
+
+
+def signature_state(pkg: Package) -> str:
+    return f"signed by {pkg.signer}" if pkg.signer else "unsigned"
+
+
+def private_tmp(prefix: str) -> tempfile.TemporaryDirectory:
+    # Paths without spaces or colons: kbuild's M= and rpmbuild's macros take neither.
+    return tempfile.TemporaryDirectory(prefix=prefix)
