@@ -22,7 +22,7 @@ from . import __version__, ui
 from .catalog import data_dir
 from .errors import OfedError
 from .headers import BuildTree
-from .kbuild import inspect_tree
+from .kbuild import inspect_tree, tree_id
 from .modules import Catalog, Module, kconfig_line
 from .shims import load_core_probes, load_shims, plan, run_core_probes
 from .sources import SourceTree
@@ -116,13 +116,22 @@ def generate(cache, src: SourceTree, build: BuildTree, cat: Catalog, modules: li
     from .rules import load_smpl_rules
 
     bp = data_dir("backports")
+    out = Path(out).absolute()
+    key = inputs_key(src, build, modules, ysrc, skipped)
+    same = _unchanged(out, key)
+    if same is not None:
+        # Nothing that decides the tree changed: keep it as it is, so kbuild's own
+        # incrementality makes a re-build a no-op.
+        ui.info(f"[generate] {out} is up to date (inputs {key[:12]})")
+        return Generated(out, modules, same["probes"]["results"], same, {"total": len(same["probes"]["results"]),
+                                                                         "ran": 0, "cached": 0, "seconds": 0.0,
+                                                                         "skipped": True})
     with ui.stage("probes", f"feature probes against {build.release}"):
         run = run_feature_probes(cache, build, jobs)
     features = dict(sorted(run.results.items()))
     ui.info(f"[probes] {len(features)} probes: {run.ran} ran, {run.cached} cached, {run.seconds:.1f}s; "
             f"{sum(features.values())} features present, {len(features) - sum(features.values())} absent")
 
-    out = Path(out).absolute()
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.parent / f".{out.name}.tmp-{os.getpid()}"
     shutil.rmtree(tmp, ignore_errors=True)
@@ -159,6 +168,7 @@ def generate(cache, src: SourceTree, build: BuildTree, cat: Catalog, modules: li
             (tmp / "Makefile").write_text(render("Makefile.j2", kconfig=kconfig_line(cat, modules)))
             manifest = {
                 "ofedtool": __version__,
+                "inputs": key,
                 "source": src.manifest(),
                 "target": {"id": target_id or build.target_id, "release": build.release,
                            **{k: v for k, v in build.provenance.items() if k != "build_dir"}},
@@ -206,6 +216,29 @@ def _apply_shims(tree: Path, features: dict[str, bool], modules: list[Module], c
             row.setdefault("changed", []).extend(sorted(f.file for f in r.files if f.changed))
         ui.info(f"[shims] {shim.name}: applied to {', '.join(row['modules']) or 'smpl files'} ({row['why']})")
     return rows
+
+
+def inputs_key(src: SourceTree, build: BuildTree, modules: list[Module], ysrc: SourceTree | None,
+               skipped: dict[str, str] | None) -> str:
+    """Content address of everything that decides the generated tree: the sources' provenance,
+    the target tree's identity, the selection, and every file of backports/ and recipes/."""
+    h = hashlib.sha256()
+    h.update(json.dumps({"ofedtool": __version__, "src": src.manifest(), "ysrc": ysrc.manifest() if ysrc else None,
+                         "tree": tree_id(build.build_dir), "release": build.release,
+                         "modules": [m.name for m in modules], "skipped": skipped or {}},
+                        sort_keys=True).encode())
+    for d in (data_dir("backports"), data_dir("recipes")):
+        for f in sorted(p for p in d.rglob("*") if p.is_file()):
+            h.update(str(f.relative_to(d)).encode() + b"\0" + f.read_bytes() + b"\0")
+    return h.hexdigest()
+
+
+def _unchanged(out: Path, key: str) -> dict | None:
+    try:
+        m = json.loads((out / "manifest.json").read_text())
+    except (OSError, ValueError):
+        return None
+    return m if m.get("inputs") == key else None
 
 
 def _replace_dir(new: Path, final: Path) -> None:

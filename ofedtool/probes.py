@@ -26,7 +26,7 @@ from .kbuild import KernelTree, make_args, source_dir, tree_id
 
 # Bump when the way a probe is compiled changes (flags, wrapper code): old cache entries
 # then no longer match any digest and are simply recomputed.
-ENGINE = "probes-1"
+ENGINE = "probes-2"
 
 _KEYS = {"name", "header", "includes", "code", "toplevel", "symbol", "doc"}
 _NAME = re.compile(r"^[A-Z][A-Z0-9_]*$")
