@@ -1,0 +1,162 @@
+"""ofedtool check: build the backport for several targets in parallel; one result per (target, module).
+
+Each target is built by its own `ofedtool build` process (a failure or crash in one cannot take
+the others down; all run to the end). Parallelism is bounded by cores and each build's -j is the
+cores divided among the builds running at once, so the machine is never oversubscribed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from .. import ui
+from ..catalog import load_targets, parse_from, resolve_target
+from ..errors import OfedError
+from ..report import Cell, write_all
+
+STAGES = ("compile", "modpost", "hazards")
+
+
+def add_arguments(p) -> None:
+    p.add_argument("--from", dest="from_", required=True, metavar="X")
+    p.add_argument("--kernel", metavar="K1,K2,...", help="targets (catalog ids or aliases)")
+    p.add_argument("--all", action="store_true", help="every target in the catalog")
+    p.add_argument("--modules", default="core,rxe,siw")
+    p.add_argument("-j", "--jobs", type=int, default=os.cpu_count() or 1, help="total parallel jobs (default: cores)")
+    p.add_argument("--source", choices=("git", "debian", "auto"), default="auto")
+    p.add_argument("--git-url")
+    p.add_argument("-o", "--output", type=Path, default=Path("check"), help="report directory (default ./check)")
+    p.add_argument("--vmtest", action="store_true", help="also boot each target and pass traffic (ofedtool vmtest)")
+
+
+def _targets(args) -> list[str]:
+    if args.all:
+        return [t.id for t in load_targets()]
+    if not args.kernel:
+        raise OfedError("check: give --kernel K1,K2,... or --all")
+    ids = []
+    for q in args.kernel.split(","):
+        t = resolve_target(q.strip())
+        if t.id not in ids:
+            ids.append(t.id)
+    return ids
+
+
+def _cells_from_build(target: str, res: dict | None, err: str, seconds: float, log: str) -> list[Cell]:
+    if res is None or "build" not in res:
+        return [Cell(target, "(all)", "compile", "fail", seconds, err or "build did not run", log)]
+    cells = []
+    diags = res["build"].get("diagnostics", [])
+    for m in res["build"]["modules"]:
+        name = m["name"]
+        compiled = bool(m["ko"]) and m["errors"] == 0
+        first_err = next((f"{d['file']}:{d['line']}: {d['msg']}" for d in diags
+                          if d["kind"] == "error" and name in d["file"]), "")
+        cells.append(Cell(target, name, "compile", "pass" if compiled else "fail", res["build"]["seconds"],
+                          "" if compiled else (first_err or f"{m['errors']} errors, no .ko"), log))
+        und = m.get("undefined", [])
+        cells.append(Cell(target, name, "modpost", "pass" if (compiled and not und) else "skip" if not compiled else "fail",
+                          0.0, ", ".join(und[:10]), log))
+        cells.append(Cell(target, name, "hazards", "pass" if m["hazards"] == 0 else "fail", 0.0,
+                          f"{m['hazards']} hazardous warnings" if m["hazards"] else "", log))
+    for name, why in res.get("skipped", {}).items():
+        cells.append(Cell(target, name, "compile", "skip", 0.0, why, log))
+    return cells
+
+
+def run(args, cache) -> dict:
+    parse_from(args.from_)
+    targets = _targets(args)
+    if args.jobs < 1:
+        raise OfedError(f"--jobs {args.jobs}: must be at least 1")
+    width = max(1, min(len(targets), args.jobs))
+    per_build = max(1, args.jobs // width)
+    out = args.output.absolute()
+    out.mkdir(parents=True, exist_ok=True)
+    ui.info(f"[check] {len(targets)} targets ({', '.join(targets)}), {width} at a time, -j{per_build} each")
+    lock = threading.Lock()
+
+    def one(target: str) -> tuple[list[Cell], dict]:
+        tdir = out / target
+        log = tdir.with_suffix(".log")
+        cmd = [sys.executable, "-m", "ofedtool.cli", "--cache-dir", str(cache.root), "--json",
+               *(["--offline"] if args.offline else []), "build", "--kernel", target, "--from", args.from_,
+               "--modules", args.modules, "-j", str(per_build), "--source", args.source, "-o", str(tdir),
+               *(["--git-url", args.git_url] if args.git_url else [])]
+        t0 = time.monotonic()
+        with open(log, "w") as lf:
+            p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            stdout_chunks = []
+            reader = threading.Thread(target=lambda: stdout_chunks.append(p.stdout.read()))
+            reader.start()
+            last = ""
+            for line in p.stderr:
+                lf.write(line)
+                if line.startswith("[") or line.startswith("ofedtool: error"):
+                    with lock:
+                        ui.info(f"  {target}: {line.rstrip()}")
+                last = line.strip() or last
+            reader.join()
+            rc = p.wait()
+        seconds = time.monotonic() - t0
+        try:
+            res = json.loads("".join(stdout_chunks))
+        except ValueError:
+            res = None
+        err = (res or {}).get("error") or (last if rc else "")
+        cells = _cells_from_build(target, res, err, seconds, os.path.relpath(log, out))
+        ok = rc == 0 and all(c.status != "fail" for c in cells)
+        with lock:
+            ui.info(f"[check] {target}: {'PASS' if ok else 'FAIL'} in {seconds:.0f}s")
+        return cells, {"target": target, "ok": ok, "exit_code": rc, "seconds": round(seconds, 1),
+                       "output": str(tdir), "log": str(log), "error": err if not ok else ""}
+
+    t0 = time.monotonic()
+    with ThreadPoolExecutor(max_workers=width) as pool:
+        results = list(pool.map(one, targets))
+    cells = [c for cs, _ in results for c in cs]
+    summaries = [s for _, s in results]
+    if args.vmtest:
+        cells += _vmtests(args, cache, summaries, out)
+    meta = {"from": args.from_, "modules": args.modules, "targets": summaries,
+            "seconds": round(time.monotonic() - t0, 1)}
+    files = write_all(out, meta, cells)
+    ok = all(s["ok"] for s in summaries) and all(c.status != "fail" for c in cells)
+    text = [f"{'TARGET':<18} {'RESULT':<6} {'TIME':>6}  FAILED CELLS"]
+    for s in summaries:
+        bad = [f"{c.module}/{c.stage}" for c in cells if c.target == s["target"] and c.status == "fail"]
+        text.append(f"{s['target']:<18} {'PASS' if s['ok'] and not bad else 'FAIL':<6} {s['seconds']:>5.0f}s  "
+                    f"{', '.join(bad[:8]) or '-'}{' ' + s['error'] if s['error'] and not bad else ''}")
+    text.append(f"reports: {files['html']} {files['junit']} {files['json']}")
+    return {"ok": ok, **meta, "reports": files, "text": "\n".join(text)}
+
+
+def _vmtests(args, cache, summaries: list[dict], out: Path) -> list[Cell]:
+    """Boot every target that built; one vmtest cell per target (details in its log)."""
+    cells = []
+    for s in summaries:
+        if not s["ok"]:
+            cells.append(Cell(s["target"], "(vm)", "vmtest", "skip", 0.0, "build failed"))
+            continue
+        log = out / f"{s['target']}.vmtest.log"
+        cmd = [sys.executable, "-m", "ofedtool.cli", "--cache-dir", str(cache.root), "--json", "vmtest",
+               "--kernel", s["target"], "--from", args.from_, "--tree", s["output"]]
+        t0 = time.monotonic()
+        with open(log, "w") as lf:
+            p = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=lf, text=True)
+        try:
+            res = json.loads(p.stdout)
+        except ValueError:
+            res = {}
+        msg = res.get("error", "") if p.returncode else ""
+        cells.append(Cell(s["target"], "(vm)", "vmtest", "pass" if p.returncode == 0 else "fail",
+                          time.monotonic() - t0, msg, os.path.relpath(log, out)))
+        ui.info(f"[check] {s['target']}: vmtest {'PASS' if p.returncode == 0 else 'FAIL ' + msg}")
+    return cells
