@@ -26,6 +26,45 @@ class Cell:
     log: str = ""     # path relative to the report directory
 
 
+def cells_from_build(target: str, res: dict | None, err: str, seconds: float, log: str) -> list[Cell]:
+    """Cells of one target from `ofedtool build --json` output (or its result.json)."""
+    if res is None or "build" not in res:
+        return [Cell(target, "(all)", "compile", "fail", seconds, err or "build did not run", log)]
+    cells = []
+    diags = res["build"].get("diagnostics", [])
+    for m in res["build"]["modules"]:
+        name = m["name"]
+        compiled = bool(m["ko"]) and m["errors"] == 0
+        first_err = next((f"{d['file']}:{d['line']}: {d['msg']}" for d in diags
+                          if d["kind"] == "error" and name in d["file"]), "")
+        cells.append(Cell(target, name, "compile", "pass" if compiled else "fail", 0.0,
+                          "" if compiled else (first_err or f"{m['errors']} errors, no .ko"), log))
+        und = m.get("undefined", [])
+        cells.append(Cell(target, name, "modpost", "pass" if (compiled and not und) else "skip" if not compiled else "fail",
+                          0.0, ", ".join(und[:10]), log))
+        cells.append(Cell(target, name, "hazards", "pass" if m["hazards"] == 0 else "fail", 0.0,
+                          f"{m['hazards']} hazardous warnings" if m["hazards"] else "", log))
+    for name, why in res.get("skipped", {}).items():
+        cells.append(Cell(target, name, "compile", "skip", 0.0, why, log))
+    # The kbuild run is one testcase carrying the wall time. It is red only for a failure no
+    # module cell explains (a broken shared header, make itself), so a broken module stays its own.
+    rc = res["build"].get("exit_code")
+    unexplained = rc != 0 and not any(c.status == "fail" for c in cells)
+    cells.insert(0, Cell(target, "(build)", "kbuild", "fail" if unexplained else "pass", res["build"]["seconds"],
+                         f"make exited {rc}" if unexplained else "", log))
+    return cells
+
+
+def cells_from_vmtest(target: str, res: dict, log: str = "") -> list[Cell]:
+    """vmtest.json: one cell per guest step (load, no-inbox, rxe, pingpong, rping, siw, ulp...)."""
+    steps = res.get("steps") or []
+    if not steps:
+        return [Cell(target, "(vm)", "vmtest", "pass" if res.get("ok") else "fail", res.get("seconds", 0.0),
+                     res.get("error", ""), log)]
+    return [Cell(target, "(vm)", f"vm:{s['step']}", "pass" if s.get("ok") else "fail", s.get("seconds", 0.0),
+                 s.get("detail", ""), log) for s in steps]
+
+
 def write_json(path: Path, meta: dict, cells: list[Cell]) -> None:
     atomic_write(path, json.dumps({**meta, "cells": [asdict(c) for c in cells]}, indent=2, sort_keys=True) + "\n")
 

@@ -19,10 +19,7 @@ from pathlib import Path
 from .. import ui
 from ..catalog import load_targets, parse_from, resolve_target
 from ..errors import OfedError
-from ..report import Cell, write_all
-
-STAGES = ("compile", "modpost", "hazards")
-
+from ..report import Cell, cells_from_build, write_all
 
 def add_arguments(p) -> None:
     p.add_argument("--from", dest="from_", required=True, metavar="X")
@@ -47,28 +44,6 @@ def _targets(args) -> list[str]:
         if t.id not in ids:
             ids.append(t.id)
     return ids
-
-
-def _cells_from_build(target: str, res: dict | None, err: str, seconds: float, log: str) -> list[Cell]:
-    if res is None or "build" not in res:
-        return [Cell(target, "(all)", "compile", "fail", seconds, err or "build did not run", log)]
-    cells = []
-    diags = res["build"].get("diagnostics", [])
-    for m in res["build"]["modules"]:
-        name = m["name"]
-        compiled = bool(m["ko"]) and m["errors"] == 0
-        first_err = next((f"{d['file']}:{d['line']}: {d['msg']}" for d in diags
-                          if d["kind"] == "error" and name in d["file"]), "")
-        cells.append(Cell(target, name, "compile", "pass" if compiled else "fail", res["build"]["seconds"],
-                          "" if compiled else (first_err or f"{m['errors']} errors, no .ko"), log))
-        und = m.get("undefined", [])
-        cells.append(Cell(target, name, "modpost", "pass" if (compiled and not und) else "skip" if not compiled else "fail",
-                          0.0, ", ".join(und[:10]), log))
-        cells.append(Cell(target, name, "hazards", "pass" if m["hazards"] == 0 else "fail", 0.0,
-                          f"{m['hazards']} hazardous warnings" if m["hazards"] else "", log))
-    for name, why in res.get("skipped", {}).items():
-        cells.append(Cell(target, name, "compile", "skip", 0.0, why, log))
-    return cells
 
 
 def run(args, cache) -> dict:
@@ -111,7 +86,7 @@ def run(args, cache) -> dict:
         except ValueError:
             res = None
         err = (res or {}).get("error") or (last if rc else "")
-        cells = _cells_from_build(target, res, err, seconds, os.path.relpath(log, out))
+        cells = cells_from_build(target, res, err, seconds, os.path.relpath(log, out))
         ok = rc == 0 and all(c.status != "fail" for c in cells)
         with lock:
             ui.info(f"[check] {target}: {'PASS' if ok else 'FAIL'} in {seconds:.0f}s")
