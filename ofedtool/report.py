@@ -56,13 +56,17 @@ def cells_from_build(target: str, res: dict | None, err: str, seconds: float, lo
 
 
 def cells_from_vmtest(target: str, res: dict, log: str = "") -> list[Cell]:
-    """vmtest.json: one cell per guest step (load, no-inbox, rxe, pingpong, rping, siw, ulp...)."""
+    """`ofedtool vmtest` result.json: one cell per guest step (load, ours, rxe, pingpong, rping, siw...)."""
     steps = res.get("steps") or []
     if not steps:
-        return [Cell(target, "(vm)", "vmtest", "pass" if res.get("ok") else "fail", res.get("seconds", 0.0),
-                     res.get("error", ""), log)]
-    return [Cell(target, "(vm)", f"vm:{s['step']}", "pass" if s.get("ok") else "fail", s.get("seconds", 0.0),
-                 s.get("detail", ""), log) for s in steps]
+        return [Cell(target, "(vm)", "vmtest", "pass" if res.get("ok") else "fail", 0.0,
+                     res.get("reason", ""), log)]
+    status = {"PASS": "pass", "FAIL": "fail"}
+    cells = [Cell(target, "(vm)", f"vm:{s['step']}", status.get(s["status"], "skip"), 0.0, s.get("detail", ""), log)
+             for s in steps]
+    if not res.get("ok") and not any(c.status == "fail" for c in cells):
+        cells.append(Cell(target, "(vm)", "vmtest", "fail", 0.0, res.get("reason", ""), log))
+    return cells
 
 
 def write_json(path: Path, meta: dict, cells: list[Cell]) -> None:

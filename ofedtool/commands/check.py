@@ -19,7 +19,7 @@ from pathlib import Path
 from .. import ui
 from ..catalog import load_targets, parse_from, resolve_target
 from ..errors import OfedError
-from ..report import Cell, cells_from_build, write_all
+from ..report import Cell, cells_from_build, cells_from_vmtest, write_all
 
 def add_arguments(p) -> None:
     p.add_argument("--from", dest="from_", required=True, metavar="X")
@@ -122,16 +122,14 @@ def _vmtests(args, cache, summaries: list[dict], out: Path) -> list[Cell]:
             continue
         log = out / f"{s['target']}.vmtest.log"
         cmd = [sys.executable, "-m", "ofedtool.cli", "--cache-dir", str(cache.root), "--json", "vmtest",
-               "--kernel", s["target"], "--from", args.from_, "--tree", s["output"]]
-        t0 = time.monotonic()
+               "--kernel", s["target"], "--from", args.from_, "--tree", s["output"], "--source", args.source]
         with open(log, "w") as lf:
             p = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=lf, text=True)
         try:
-            res = json.loads(p.stdout)
-        except ValueError:
-            res = {}
-        msg = res.get("error", "") if p.returncode else ""
-        cells.append(Cell(s["target"], "(vm)", "vmtest", "pass" if p.returncode == 0 else "fail",
-                          time.monotonic() - t0, msg, os.path.relpath(log, out)))
+            res = json.loads((Path(s["output"]) / "vmtest" / "result.json").read_text())
+        except (OSError, ValueError):
+            res = {"ok": False, "reason": f"vmtest produced no result (exit {p.returncode}); see {log.name}"}
+        cells += cells_from_vmtest(s["target"], res, os.path.relpath(log, out))
+        msg = res.get("reason", "")
         ui.info(f"[check] {s['target']}: vmtest {'PASS' if p.returncode == 0 else 'FAIL ' + msg}")
     return cells

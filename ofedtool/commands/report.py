@@ -1,7 +1,7 @@
 """ofedtool report: the JSON/JUnit/HTML matrix from trees built elsewhere (a Jenkins matrix's cells).
 
 Each TREE is an `ofedtool build -o` directory: its result.json gives the build cells and, when
-`ofedtool vmtest --tree TREE` ran, its vmtest.json the guest's cells.
+`ofedtool vmtest --tree TREE` ran, its vmtest/result.json the guest's cells.
 """
 
 from __future__ import annotations
@@ -32,9 +32,10 @@ def run(args, cache) -> dict:
         froms.add(res.get("source", {}).get("version", "?"))
         log = os.path.relpath(tree / "build.log", out)
         cells += cells_from_build(target, res, "", res.get("build", {}).get("seconds", 0.0), log)
-        vm = tree / "vmtest.json"
+        vm = tree / "vmtest" / "result.json"
         if vm.exists():
-            cells += cells_from_vmtest(target, json.loads(vm.read_text()), os.path.relpath(tree / "console.log", out))
+            cells += cells_from_vmtest(target, json.loads(vm.read_text()),
+                                       os.path.relpath(tree / "vmtest" / "console.log", out))
         targets.append({"target": target, "ok": bool(res.get("ok")), "output": str(tree)})
     meta = {"from": ",".join(sorted(froms)), "targets": targets}
     files = write_all(out, meta, cells)

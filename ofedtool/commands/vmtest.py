@@ -1,0 +1,85 @@
+"""ofedtool vmtest: boot the target's real kernel in QEMU, load our modules, run RDMA traffic."""
+
+from __future__ import annotations
+
+import json
+import time
+from argparse import Namespace
+from pathlib import Path
+
+from .. import ui
+from ..catalog import resolve_target
+from ..errors import OfedError
+from ..image import fetch_image
+from ..pipeline import add_pipeline_arguments
+from ..userland import fetch_userland
+from ..vmtest import boot, build_initramfs, judge, load_tree, qemu_command, timings
+
+
+def add_arguments(p) -> None:
+    add_pipeline_arguments(p)
+    p.add_argument("--tree", type=Path, help="a built output dir (ofedtool build -o DIR) instead of building")
+    p.add_argument("--timeout", type=float, default=300, help="hard limit on the guest's run in seconds (default 300)")
+    p.add_argument("--accel", choices=("tcg", "kvm"), default="tcg",
+                   help="QEMU accelerator (default tcg: /dev/kvm on shared CI hosts often cannot run stock kernels)")
+    p.add_argument("--omit-module", default="", metavar="M[,M]",
+                   help="leave these of our modules out of the guest so the distro's are used "
+                        "(a self-test: the build-id identity check must fail)")
+
+
+def run(args, cache) -> dict:
+    if args.timeout <= 0:
+        raise OfedError(f"--timeout {args.timeout}: must be positive")
+    if args.kernel.startswith(("/", ".", "~", "local:")):
+        raise OfedError(f"--kernel {args.kernel}: vmtest boots a distro kernel image: use a catalog kernel")
+    target = resolve_target(args.kernel)
+    # Beside a given tree by default, where `ofedtool report TREE` finds it.
+    out = args.output or (args.tree / "vmtest" if args.tree else Path("build") / f"vmtest-{target.id}_from-{args.from_}")
+    out.mkdir(parents=True, exist_ok=True)
+    t0 = time.monotonic()
+    tree_dir = args.tree or _build(args, cache, out / "tree")
+    tree = load_tree(tree_dir)
+    if tree.target_id != target.id:
+        raise OfedError(f"--tree {tree_dir} was built for {tree.target_id}, not --kernel {args.kernel} ({target.id})")
+    built_s = time.monotonic() - t0
+    with ui.stage("vmtest", f"kernel image and guest userland for {tree.release}"):
+        image = fetch_image(cache, target, tree.build, args.offline)
+        userland = fetch_userland(cache, args.offline)
+    t1 = time.monotonic()
+    omit = tuple(m for m in args.omit_module.split(",") if m)
+    with ui.stage("vmtest", f"initramfs: busybox, rdma-core, {len(tree.modules)} modules"
+                  f"{' (omitting ' + ', '.join(omit) + ')' if omit else ''}"):
+        content = build_initramfs(image, tree, userland, out, omit)
+    t2 = time.monotonic()
+    cmd = qemu_command(image, out / "initramfs.cpio.gz", args.accel)
+    console = out / "console.log"
+    with ui.stage("vmtest", f"booting {image.package} {image.version} (qemu {args.accel}, timeout {args.timeout:.0f}s)"):
+        steps, timed_out, qemu_s = boot(cmd, console, args.timeout)
+    ok, reason = judge(steps, timed_out, args.timeout)
+    secs = {"build": round(built_s, 1), "fetch": round(t1 - t0 - built_s, 1), "initramfs": round(t2 - t1, 1),
+            **{f"qemu_{k}": v for k, v in timings(steps, qemu_s).items()}}
+    rows = [f"{s.step:<12} {s.status:<5} {s.host_s:>6.1f}s  {s.detail[:100]}" for s in steps]
+    rows.append(f"{'PASS' if ok else 'FAIL'}: {tree.release} ({image.package} {image.version}) with {tree_dir}"
+                + ("" if ok else f": {reason}"))
+    rows.append("wall: " + ", ".join(f"{k} {v}s" for k, v in secs.items()))
+    rows.append(f"console: {console}")
+    result = {"ok": ok, "reason": reason, "kernel": tree.release, "target": target.id, "tree": str(tree_dir),
+              "image": {"package": image.package, "version": image.version},
+              "userland": [f"{p['package']}={p['version']}" for p in userland.packages],
+              "initramfs": content, "qemu": cmd, "console": str(console), "seconds": secs,
+              "steps": [s.__dict__ for s in steps], "text": "\n".join(rows)}
+    (out / "result.json").write_text(json.dumps({k: v for k, v in result.items() if k != "text"},
+                                                indent=2, sort_keys=True, default=str) + "\n")
+    if not ok:
+        # One line naming the step; the table and result.json carry the rest.
+        ui.info("\n".join(rows))
+        raise OfedError(f"vmtest on {tree.release}: {reason}")
+    return result
+
+
+def _build(args, cache, out: Path) -> Path:
+    from . import build
+    res = build.run(Namespace(**{**vars(args), "output": out}), cache)
+    if not res["ok"]:
+        raise OfedError(f"build for {res['kernel']} failed: see {res['build']['log']}")
+    return Path(res["output"])

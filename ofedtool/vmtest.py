@@ -1,0 +1,293 @@
+"""Boot the target's real kernel in QEMU with our modules and prove they load and carry traffic.
+
+The guest is a self-made initramfs: busybox and rdma-core's tools from Debian (userland.py), our
+built modules as an overlay under /lib/modules/<rel>/updates/ofed, and the distro modules they
+need, chosen by modprobe's own resolution against a root holding both (updates/ wins, as on an
+installed system). The guest's /init (recipes/vmtest-init.sh.j2) prints one marker line per step;
+the host only reads the console, so nothing in the guest has to be trusted beyond its output.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import lzma
+import os
+import re
+import shutil
+import struct
+import subprocess
+import tempfile
+import threading
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import jinja2
+
+from . import cpio, ui
+from .apt import require
+from .catalog import data_dir
+from .errors import OfedError
+from .headers import BuildTree
+from .image import KernelImage
+from .userland import Userland
+
+GUEST_IP = "10.0.2.15"   # QEMU user networking's guest address; no DHCP needed in the guest
+# Loaded first: rxe asks for crc32 at link-add time and a tiny guest has no modprobe to answer;
+# the NIC is virtio-net. A name the kernel has built in (or lacks) is simply skipped.
+PRELOAD = ("crc32_generic", "virtio_pci", "virtio_net")
+CORE = ("ib_core", "ib_cm", "iw_cm", "rdma_cm", "ib_umad", "ib_uverbs", "rdma_ucm")
+ULPS = ("ib_ipoib", "ib_iser", "ib_srp", "nvme_rdma", "rpcrdma")  # first one in the tree is loaded
+MARKER = re.compile(r"OFEDTEST (\S+) (PASS|FAIL|SKIP) (\S+) ?(.*)")
+
+
+@dataclass(frozen=True)
+class BuiltTree:
+    out: Path
+    release: str
+    target_id: str
+    modules: dict[str, Path]   # name → .ko, in build order
+    build: BuildTree           # the target identity recorded by generate (for the image's version)
+
+
+@dataclass
+class Step:
+    step: str
+    status: str
+    detail: str
+    guest_s: float   # guest uptime when printed
+    host_s: float    # seconds since QEMU started
+
+
+@dataclass
+class VmResult:
+    ok: bool
+    reason: str
+    steps: list[Step]
+    console: Path
+    seconds: dict[str, float] = field(default_factory=dict)
+
+    def as_dict(self) -> dict:
+        return {"ok": self.ok, "reason": self.reason, "console": str(self.console), "seconds": self.seconds,
+                "steps": [asdict(s) for s in self.steps]}
+
+
+def load_tree(out: Path) -> BuiltTree:
+    """A directory written by `ofedtool build`: its result.json (modules) and manifest.json (target)."""
+    res, man = out / "result.json", out / "manifest.json"
+    if not res.exists() or not man.exists():
+        raise OfedError(f"--tree {out}: not a built tree (no result.json/manifest.json; run ofedtool build -o {out})")
+    r, m = json.loads(res.read_text()), json.loads(man.read_text())
+    old = Path(r.get("output", out))
+    mods = {}
+    for mod in r["build"]["modules"]:
+        if not mod.get("ko"):
+            continue
+        ko = Path(mod["ko"])
+        if ko.is_relative_to(old):  # the tree may have been copied or moved since it was built
+            ko = out / ko.relative_to(old)
+        if not ko.exists():
+            raise OfedError(f"--tree {out}: {mod['name']}.ko missing ({ko})")
+        mods[mod["name"]] = ko
+    if not mods:
+        raise OfedError(f"--tree {out}: no module was built")
+    t = m["target"]
+    build = BuildTree(Path(), t["release"], t["id"], {k: v for k, v in t.items() if k not in ("release", "id")})
+    return BuiltTree(out, t["release"], t["id"], mods, build)
+
+
+_BUILD_ID_NOTE = struct.pack("<III", 4, 20, 3) + b"GNU\0"  # namesz, descsz (sha1), NT_GNU_BUILD_ID
+
+
+def build_id(ko: Path) -> str:
+    """The module's GNU build-id (hex), which the running kernel shows in
+    /sys/module/<m>/notes/.note.gnu.build-id. Not srcversion: Debian builds without
+    MODULE_SRCVERSION_ALL and the RDMA modules declare no MODULE_VERSION, so neither the inbox
+    nor our modules carry one. The build-id differs for any different build and survives
+    strip --strip-debug. Reads .ko, .ko.xz and .ko.gz without tools."""
+    data = ko.read_bytes()
+    if ko.name.endswith(".xz"):
+        data = lzma.decompress(data)
+    elif ko.name.endswith(".gz"):
+        data = gzip.decompress(data)
+    i = data.find(_BUILD_ID_NOTE)
+    return data[i + 16:i + 36].hex() if i >= 0 else ""
+
+
+def _mod_name(path: str) -> str:
+    return re.sub(r"\.ko(\.\w+)?$", "", os.path.basename(path)).replace("-", "_")
+
+
+class Overlay:
+    """The distro's modules plus ours under updates/ofed, depmod'ed, in a scratch root: what an
+    installed package would give, so modprobe picks modules as it would on the user's machine."""
+
+    def __init__(self, image: KernelImage, ours: dict[str, Path], work: Path):
+        self.release = image.release
+        self.root = work / "modroot"
+        d = self.root / "lib" / "modules" / image.release
+        (d / "updates" / "ofed").mkdir(parents=True)
+        # The distro tree is symlinked, not copied: depmod and modprobe follow it, it is ~400 MB.
+        os.symlink(image.modules_dir / "kernel", d / "kernel")
+        for f in ("modules.order", "modules.builtin", "modules.builtin.modinfo"):
+            if (image.modules_dir / f).exists():
+                shutil.copy(image.modules_dir / f, d / f)
+        for ko in ours.values():
+            shutil.copy(ko, d / "updates" / "ofed" / ko.name)
+        p = subprocess.run(["depmod", "-b", str(self.root), image.release], capture_output=True, text=True)
+        if p.returncode != 0:
+            raise OfedError(f"depmod of the overlay for {image.release} failed: {p.stderr.strip()}")
+        self.dir = d
+
+    def closure(self, names: list[str], optional: bool = False) -> list[str]:
+        """Module paths (relative to lib/modules/<rel>) to insmod, dependencies first."""
+        seen: list[str] = []
+        for name in names:
+            p = subprocess.run(["modprobe", "-d", str(self.root), "-S", self.release, "--show-depends", name],
+                               capture_output=True, text=True)
+            if p.returncode != 0:
+                if optional:
+                    continue
+                raise OfedError(f"modprobe --show-depends {name} on {self.release}: {p.stderr.strip()}")
+            for line in p.stdout.splitlines():
+                if line.startswith("insmod "):
+                    rel = os.path.relpath(line.split()[1], self.dir)
+                    if rel not in seen:
+                        seen.append(rel)
+        return seen
+
+
+def render_init(**kw) -> str:
+    env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(data_dir("recipes"))),
+                             keep_trailing_newline=True, undefined=jinja2.StrictUndefined)
+    return env.get_template("vmtest-init.sh.j2").render(**kw)
+
+
+def _gid(ip: str) -> str:
+    """The RoCE v2 GID sysfs shows for an IPv4 address: IPv4-mapped IPv6, 16-bit hex groups."""
+    a, b, c, d = (int(x) for x in ip.split("."))
+    return f"0000:0000:0000:0000:0000:ffff:{a << 8 | b:04x}:{c << 8 | d:04x}"
+
+
+def build_initramfs(image: KernelImage, tree: BuiltTree, userland: Userland, out: Path,
+                    omit: tuple[str, ...] = ()) -> dict:
+    """Write out/initramfs.cpio.gz and out/init.sh; returns what went in (for the result)."""
+    require("depmod", "kmod")
+    require("modprobe", "kmod")
+    require("strip", "binutils")
+    unknown = [m for m in omit if m not in tree.modules]
+    if unknown:
+        raise OfedError(f"--omit-module {','.join(unknown)}: not a module of the tree ({', '.join(tree.modules)})")
+    overlay_mods = {n: k for n, k in tree.modules.items() if n not in omit}
+    with tempfile.TemporaryDirectory(prefix="vmtest-", dir=out) as tmp:
+        ov = Overlay(image, overlay_mods, Path(tmp))
+        base = [n for n in CORE if n in tree.modules] + (["rdma_rxe"] if "rdma_rxe" in tree.modules else [])
+        load = ov.closure(list(PRELOAD), optional=True) + ov.closure(base)
+        load = list(dict.fromkeys(load))
+        siw = ov.closure(["siw"]) if "siw" in tree.modules else []
+        ulp = next((u for u in ULPS if u in tree.modules), None)
+        ulp_load = ov.closure([ulp]) if ulp else []
+        entries = [cpio.chardev("dev/console", 5, 1), cpio.chardev("dev/null", 1, 3, 0o666)]
+        entries += [cpio.symlink(d, f"usr/{d}") for d in ("bin", "sbin", "lib", "lib64")]
+        # /init is a #!/bin/sh script: sh must exist before busybox installs its applets.
+        entries += [cpio.directory("usr/sbin"), cpio.symlink("usr/bin/sh", "busybox")]
+        for guest, rel in userland.files.items():
+            src = userland.root / rel
+            entries.append(cpio.file(guest, src.read_bytes(), 0o755 if os.access(src, os.X_OK) else 0o644))
+        for rel in dict.fromkeys(load + siw + ulp_load):
+            src = ov.dir / rel
+            data = src.read_bytes()
+            if rel.startswith("updates/"):
+                # Ours are unsigned: dropping debug info is safe and shrinks the image ~10x.
+                # (Never strip a distro module: its signature is at the end of the file.)
+                stripped = Path(tmp) / "stripped.ko"
+                subprocess.run(["strip", "--strip-debug", "-o", str(stripped), str(src)], check=True)
+                data = stripped.read_bytes()
+            entries.append(cpio.file(f"usr/lib/modules/{image.release}/{rel}", data))
+    ours = [(n, build_id(k)) for n, k in tree.modules.items()]
+    missing = [n for n, b in ours if not b]
+    if missing:
+        raise OfedError(f"{', '.join(missing)}: no GNU build-id note in the built module; cannot tell ours from inbox")
+    inbox_dir = image.modules_dir / "kernel" / "drivers" / "infiniband"
+    inbox = sorted((_mod_name(str(p)), build_id(p), str(p.relative_to(image.modules_dir)))
+                   for p in inbox_dir.rglob("*.ko*"))
+    load_names = [_mod_name(r) for r in load if _mod_name(r) in tree.modules]
+    loaded_names = set(load_names) | ({"siw"} if siw else set()) | ({ulp} if ulp else set())
+    init = render_init(release=image.release, ip=GUEST_IP, gid=_gid(GUEST_IP), ours=ours, inbox=inbox,
+                       load=load, load_names=load_names, siw=siw, ulp=ulp, ulp_load=ulp_load,
+                       loaded_names=loaded_names)
+    (out / "init.sh").write_text(init)
+    entries.append(cpio.file("init", init.encode(), 0o755))
+    (out / "initramfs.cpio.gz").write_bytes(cpio.initramfs(entries))
+    return {"load": load, "siw": siw, "ulp": ulp, "ulp_load": ulp_load, "omitted": list(omit),
+            "ours": dict(ours), "initramfs_bytes": (out / "initramfs.cpio.gz").stat().st_size}
+
+
+def qemu_command(image: KernelImage, initrd: Path, accel: str, memory: int = 512) -> list[str]:
+    qemu = require("qemu-system-x86_64", "qemu-system-x86")
+    cpu = "host" if accel == "kvm" else "max"  # TCG's default CPU lacks SSE4.2, which crc32c-intel needs
+    return [qemu, "-accel", accel, "-cpu", cpu, "-m", str(memory), "-smp", "1", "-nodefaults", "-no-reboot",
+            "-display", "none", "-serial", "stdio", "-monitor", "none",
+            "-kernel", str(image.vmlinuz), "-initrd", str(initrd),
+            "-append", "console=ttyS0 panic=-1 quiet loglevel=3 rdinit=/init",
+            # romfile= : no iPXE option ROM needed for a -kernel boot
+            "-netdev", "user,id=n0", "-device", "virtio-net-pci,netdev=n0,romfile="]
+
+
+def boot(cmd: list[str], console: Path, timeout: float) -> tuple[list[Step], bool, float]:
+    """Run QEMU, log the console, collect markers. (steps, timed_out, seconds)."""
+    steps: list[Step] = []
+    t0 = time.monotonic()
+    proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+
+    def reader() -> None:
+        with open(console, "wb") as log:
+            for raw in proc.stdout:
+                log.write(raw)
+                log.flush()
+                m = MARKER.search(raw.decode(errors="replace").rstrip("\r\n"))
+                if m:
+                    guest = float(m.group(3)) if re.fullmatch(r"[\d.]+", m.group(3)) else -1.0
+                    steps.append(Step(m.group(1), m.group(2), m.group(4).strip(), guest,
+                                      round(time.monotonic() - t0, 2)))
+                    ui.info(f"[vmtest] {m.group(1)} {m.group(2)} {m.group(4).strip()[:150]}")
+
+    th = threading.Thread(target=reader, daemon=True)
+    th.start()
+    timed_out = False
+    try:
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        timed_out = True
+        proc.kill()
+        proc.wait()
+    th.join(timeout=10)
+    return steps, timed_out, time.monotonic() - t0
+
+
+def judge(steps: list[Step], timed_out: bool, timeout: float, rc_note: str = "") -> tuple[bool, str]:
+    fails = [s for s in steps if s.status == "FAIL"]
+    if fails:
+        more = f" (+{len(fails) - 1} more failed: {', '.join(s.step for s in fails[1:])})" if len(fails) > 1 else ""
+        return False, f"step {fails[0].step} failed: {fails[0].detail}{more}"
+    if not any(s.step == "done" for s in steps):
+        last = steps[-1].step if steps else "boot (no marker from /init)"
+        why = f"timed out after {timeout:.0f}s" if timed_out else f"guest stopped{rc_note}"
+        return False, f"step after {last}: {why} before finishing (see console.log)"
+    return True, ""
+
+
+def timings(steps: list[Step], total: float) -> dict[str, float]:
+    """Host wall seconds per phase: boot (to /init), load (+identity check), traffic (rxe … rping), rest."""
+    at = {s.step: s.host_s for s in steps}
+    out = {"total": round(total, 1)}
+    if "init" in at:
+        out["boot"] = at["init"]
+    if "init" in at and "ours" in at:
+        out["load"] = round(at["ours"] - at["init"], 1)
+    if "ours" in at and "rping" in at:
+        out["traffic"] = round(at["rping"] - at["ours"], 1)
+    if "rping" in at and "done" in at:
+        out["siw_ulp_checks"] = round(at["done"] - at["rping"], 1)
+    return out
