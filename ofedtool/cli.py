@@ -17,7 +17,12 @@ COMMANDS = {
     "generate": ("generate", "write the backported source tree for a target"),
     "build": ("build", "generate, then compile against the target kernel and check the result"),
     "shims": ("shims", "list the verb shims that adapt the target's ULPs to the backported core, and why"),
+    "package": ("package", "make DKMS, RPM and Debian packages from a built tree"),
+    "check": ("check", "build for several target kernels in parallel and write JSON/JUnit/HTML reports"),
+    "gap": ("gap", "compile with no adaptation at all and group the errors by API (what compat must cover)"),
+    "report": ("report", "write the JSON/JUnit/HTML matrix from built trees (a CI matrix's cells)"),
     "refresh": ("refresh", "rewrite backports/patches against a new upstream release (like quilt refresh)"),
+    "vmtest": ("vmtest", "boot the target's real kernel in QEMU with the built modules; prove they load and carry RDMA traffic"),
 }
 
 

@@ -66,3 +66,14 @@ def error_line(stderr: str) -> str:
     errs = [ln for ln in stderr.splitlines() if ln.startswith("ofedtool: error:")]
     assert len(errs) == 1, stderr
     return errs[0]
+
+
+@pytest.fixture(scope="session")
+def built_tree_6_1(tmp_path_factory) -> Path:
+    """A generated and compiled tree (6.12 → Debian 12's 6.1), as `ofedtool build -o` leaves it.
+    Compiles once per session (a few minutes); read-only for tests: copy before changing it."""
+    out = tmp_path_factory.mktemp("built") / "tree-6.1"
+    p = run_cli("build", "--kernel", "6.1", "--from", "6.12", "--source", "debian", "-o", str(out))
+    assert p.returncode == 0, p.stderr[-3000:]
+    assert (out / "result.json").is_file()
+    return out

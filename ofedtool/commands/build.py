@@ -13,10 +13,15 @@ from ..pipeline import add_pipeline_arguments, output_dir, require_jobs, resolve
 
 def add_arguments(p) -> None:
     add_pipeline_arguments(p)
+    from .package import add_package_options
+    add_package_options(p, for_build=True)
 
 
 def run(args, cache) -> dict:
     require_jobs(args.jobs)
+    if args.formats:
+        from ..package import parse_formats
+        parse_formats(args.formats, "--package")  # a typo fails before the compile, not after
     inp = resolve_and_fetch(args, cache)
     g = generate(cache, inp.source, inp.build, inp.catalog, inp.modules, output_dir(args, inp), args.jobs,
                  inp.target_id, inp.target_source, inp.skipped)
@@ -35,9 +40,40 @@ def run(args, cache) -> dict:
     rows.append(f"{'PASS' if res.ok else 'FAIL'}: {sum(m.ko is not None for m in res.modules)}/{len(res.modules)} "
                 f".ko, {c['errors']} errors, {c['undefined']} undefined, {c['hazards']} hazards, "
                 f"{c['warnings']} other warnings, compile {res.seconds:.0f}s")
+    rows.append(f"{c['binding']} binding problems (imports not bound to our core's exports)")
+    consumers = _consumers(args, cache, inp)
+    if consumers:
+        rows.append(f"{len(consumers)} distro modules import from modules we replace and will NOT load "
+                    f"with them: {', '.join(x['name'] for x in consumers)}")
     rows.append(f"tree: {g.out}\nlog:  {res.log}")
-    result = {"ok": res.ok, "output": str(g.out), "source": inp.source.manifest(), "kernel": inp.build.release,
+    result = {"consumers": consumers, "ok": res.ok, "output": str(g.out), "source": inp.source.manifest(), "kernel": inp.build.release,
               "target": inp.target_id, "probes": g.probe_stats, "skipped": inp.skipped, "build": res.as_dict(), "text": "\n".join(rows)}
     (g.out / "result.json").write_text(json.dumps({k: v for k, v in result.items() if k != "text"},
                                                   indent=2, sort_keys=True, default=str) + "\n")
+    if args.formats and res.ok:
+        from ..package import package
+        from .package import default_out, options
+        pk = package(g.out, args.package_dir or default_out(g.out), options(args), cache)
+        result["packages"] = {k: v for k, v in pk.items() if k != "text"}
+        result["text"] += "\n" + pk["text"]
     return result
+
+
+def _consumers(args, cache, inp) -> list[dict] | None:
+    """Distro modules importing from the modules we replace (ofedtool/consumers.py); None when
+    it cannot be told (a local build dir, or the image package is unavailable)."""
+    from ..catalog import resolve_target
+    from ..consumers import find_consumers
+    from ..errors import OfedError
+    if inp.target_id == "local":
+        ui.warn("consumers: a local build dir has no image package to scan; distro RDMA consumers unknown")
+        return None
+    try:
+        found = find_consumers(cache, resolve_target(inp.target_id), inp.build, inp.modules, args.offline)
+    except OfedError as e:
+        ui.warn(f"consumers: cannot scan {inp.build.release}'s modules: {e}")
+        return None
+    for x in found:
+        ui.warn(f"consumer {x.name} ({x.path}) imports from {', '.join(x.imports_from)}: it will fail to "
+                f"load against our modules (disagrees about version of symbol); rebuild or blacklist it")
+    return [x.as_dict() for x in found]

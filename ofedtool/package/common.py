@@ -82,7 +82,7 @@ class Package:
     epoch_from: str  # where it came from, for the summary
     module_dir: str  # under /lib/modules/<kver>/, e.g. updates/ofed-rdma
     kernel_dir: Path | None  # the target's build tree (sign-file), when found
-    signed_kos: dict[str, Path] = field(default_factory=dict)  # module name -> signed copy
+    shipped_kos: dict[str, Path] = field(default_factory=dict)  # module name -> stripped (signed) copy
     signer: str | None = None
 
     @property
@@ -91,8 +91,9 @@ class Package:
 
     @property
     def kos(self) -> dict[str, Path]:
-        """The objects to ship: signed copies when signing was asked for, else the built ones."""
-        return self.signed_kos or {m.name: m.ko for m in self.tree.modules}
+        if not self.shipped_kos:
+            raise RuntimeError("prepare_modules() first")
+        return self.shipped_kos
 
 
 def load_tree(path: Path) -> Tree:
@@ -274,29 +275,43 @@ def find_kernel_dir(tree: Tree, cache, given: Path | None) -> Path | None:
     return local if local.is_dir() else None
 
 
-def sign_modules(pkg: Package, key: Path, cert: Path, work: Path) -> None:
-    """Sign copies of every .ko with the target's scripts/sign-file (sha256); the tree stays as built."""
-    for what, p in (("--sign-key", key), ("--sign-cert", cert)):
-        if not Path(p).is_file():
-            raise OfedError(f"{what} {p}: no such file")
+def prepare_modules(pkg: Package, work: Path, key: Path | None, cert: Path | None) -> None:
+    """Copies of every .ko to ship: debug info stripped (as `make modules_install
+    INSTALL_MOD_STRIP=1` and dkms do), then signed with the target's scripts/sign-file (sha256)
+    when a key is given. Strip before signing: the signature covers the bytes before it, and
+    stripping afterwards would cut it off. The tree itself stays as built."""
+    if key is not None:
+        for what, p in (("--sign-key", key), ("--sign-cert", cert)):
+            if not Path(p).is_file():
+                raise OfedError(f"{what} {p}: no such file")
+    strip = require("strip", "binutils")
+    work.mkdir(parents=True, exist_ok=True)
+    for m in pkg.tree.modules:
+        dst = work / f"{m.name}.ko"
+        shutil.copyfile(m.ko, dst)
+        p = subprocess.run([strip, "--strip-debug", str(dst)], capture_output=True, text=True)
+        if p.returncode != 0:
+            raise OfedError(f"strip --strip-debug {m.name}.ko: {(p.stderr.strip().splitlines() or ['failed'])[-1]}")
+        pkg.shipped_kos[m.name] = dst
+    if key is not None:
+        _sign(pkg, key, cert)
+
+
+def _sign(pkg: Package, key: Path, cert: Path) -> None:
     if pkg.kernel_dir is None:
         raise OfedError(f"no build tree for {pkg.tree.release} to take scripts/sign-file from: give --kernel-dir")
     sign_file = pkg.kernel_dir / "scripts" / "sign-file"
     if not os.access(sign_file, os.X_OK):
         raise OfedError(f"{sign_file} does not exist: the target's build tree has no sign-file")
-    work.mkdir(parents=True, exist_ok=True)
-    for m in pkg.tree.modules:
-        dst = work / f"{m.name}.ko"
-        shutil.copyfile(m.ko, dst)
-        p = subprocess.run([str(sign_file), "sha256", str(key), str(cert), str(dst)], capture_output=True, text=True)
+    for name, ko in pkg.shipped_kos.items():
+        p = subprocess.run([str(sign_file), "sha256", str(key), str(cert), str(ko)], capture_output=True, text=True)
         if p.returncode != 0:
             msg = (p.stderr.strip().splitlines() or ["failed"])[-1]
-            raise OfedError(f"sign-file on {m.name}.ko: {msg}")
-        pkg.signed_kos[m.name] = dst
-    first = next(iter(pkg.signed_kos.values()))
+            raise OfedError(f"sign-file on {name}.ko: {msg}")
+    first = next(iter(pkg.shipped_kos.values()))
     signer = subprocess.run(["modinfo", "-F", "signer", str(first)], capture_output=True, text=True).stdout.strip()
     pkg.signer = signer or "unknown"
-    ui.info(f"[package] signed {len(pkg.signed_kos)} modules (sha256, signer: {pkg.signer})")
+    ui.info(f"[package] signed {len(pkg.shipped_kos)} modules (sha256, signer: {pkg.signer})")
 
 
 def signature_state(pkg: Package) -> str:
@@ -306,3 +321,31 @@ def signature_state(pkg: Package) -> str:
 def private_tmp(prefix: str) -> tempfile.TemporaryDirectory:
     # Paths without spaces or colons: kbuild's M= and rpmbuild's macros take neither.
     return tempfile.TemporaryDirectory(prefix=prefix)
+
+
+def render(template: str, **ctx) -> str:
+    # Our own environment: generate.render() reserves `version` for ofedtool's.
+    import jinja2
+
+    from .. import __version__
+    from ..catalog import data_dir
+    env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(data_dir("recipes"))),
+                             keep_trailing_newline=True, undefined=jinja2.StrictUndefined)
+    return env.get_template(template).render(ofedtool_version=__version__, **ctx)
+
+
+def target_info(tree: Tree) -> dict:
+    """Catalog facts about the tree's target (series, arch, module_dir); a local build dir has
+    no catalog entry, so its release stands in."""
+    from ..catalog import load_targets
+    tid = tree.manifest.get("target", {}).get("id")
+    m = re.match(r"(\d+)\.(\d+)", tree.release)
+    info = {"id": tid or "local", "series": f"{m.group(1)}.{m.group(2)}" if m else tree.release,
+            "arch": None, "module_dir": "updates", "raw": {}}
+    for t in load_targets():
+        if t.id == tid:
+            import tomllib
+            with open(t.path, "rb") as f:
+                raw = tomllib.load(f)
+            info.update(series=t.series, arch=t.arch, module_dir=t.module_dir, raw=raw)
+    return info

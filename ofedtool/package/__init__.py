@@ -1,0 +1,93 @@
+"""package: a generated and built tree → DKMS tarball, SRPM + kmod RPM, Debian -dkms .deb.
+
+One module per format (dkms, rpm, deb); common holds naming, versioning, SOURCE_DATE_EPOCH,
+deterministic archives, SHA256SUMS and signing. Beside the packages: SHA256SUMS, a copy of the
+tree's manifest.json and packages.json (what was made, from what, signed or not).
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .. import ui
+from ..errors import OfedError
+from .common import (DEFAULT_NAME, Package, check_name, find_kernel_dir, load_tree, private_tmp, sha256sums,
+                     prepare_modules, signature_state, source_date_epoch)
+
+FORMATS = ("dkms", "rpm", "deb")
+
+
+@dataclass
+class Options:
+    formats: list[str]
+    name: str = DEFAULT_NAME
+    counter: int = 1
+    sign_key: Path | None = None
+    sign_cert: Path | None = None
+    kernel_dir: Path | None = None
+    conflicts: list[str] = field(default_factory=list)
+    obsoletes: list[str] = field(default_factory=list)
+    kernel_requires: str | None = None
+
+
+def parse_formats(text: str, flag: str = "--format") -> list[str]:
+    wanted = [f.strip() for f in text.split(",") if f.strip()]
+    bad = [f for f in wanted if f not in FORMATS]
+    if bad or not wanted:
+        raise OfedError(f"{flag} {text!r}: choose from {', '.join(FORMATS)} (comma-separated)")
+    return [f for f in FORMATS if f in wanted]
+
+
+def package(tree_dir: Path, out: Path, opts: Options, cache) -> dict:
+    tree = load_tree(tree_dir)
+    check_name(opts.name)
+    if opts.counter < 1:
+        raise OfedError(f"--release {opts.counter}: must be at least 1")
+    if bool(opts.sign_key) != bool(opts.sign_cert):
+        raise OfedError("--sign-key and --sign-cert go together: give both or neither")
+    epoch, epoch_from = source_date_epoch(tree.manifest, cache)
+    pkg = Package(tree=tree, name=opts.name, counter=opts.counter, epoch=epoch, epoch_from=epoch_from,
+                  module_dir="", kernel_dir=find_kernel_dir(tree, cache, opts.kernel_dir))
+    out = Path(out).absolute()
+    out.mkdir(parents=True, exist_ok=True)
+    made: dict[str, list[str]] = {}
+    with ui.stage("package", f"{', '.join(opts.formats)} of {pkg.name} {pkg.version} for {tree.release}"), \
+            private_tmp("ofedtool-package-") as tmp:
+        work = Path(tmp)
+        if opts.sign_key and "rpm" not in opts.formats:
+            ui.warn("--sign-key: only the RPM ships built modules; DKMS builds sign with dkms's own key (MOK)")
+        if "rpm" in opts.formats:
+            prepare_modules(pkg, work / "modules", opts.sign_key, opts.sign_cert)
+        # The DKMS tree is the source of the RPM (Source0) and the content of the .deb.
+        from . import dkms
+        d = dkms.build(pkg, out, work / "dkms")
+        if "dkms" in opts.formats:
+            made["dkms"] = [d.tarball.name, d.conf.name]
+        if "rpm" in opts.formats:
+            from . import rpm
+            r = rpm.build(pkg, out, work, d.tarball, opts.conflicts, opts.obsoletes, opts.kernel_requires)
+            made["rpm"] = [r.srpm.name, *(p.name for p in r.rpms), r.spec.name]
+        if "deb" in opts.formats:
+            from . import deb
+            made["deb"] = [deb.build(pkg, out, work, d.tree).deb.name]
+        if "dkms" not in opts.formats:
+            d.tarball.unlink()
+            d.conf.unlink()
+    shutil.copyfile(tree.path / "manifest.json", out / "manifest.json")
+    summary = {
+        "name": pkg.name, "version": pkg.version, "kernel": tree.release, "target": tree.manifest["target"].get("id"),
+        "source": tree.source_version, "source_date_epoch": epoch, "source_date_epoch_from": epoch_from,
+        "signed": bool(pkg.signer), "signer": pkg.signer, "modules": [m.name for m in tree.modules],
+        "packages": made,
+    }
+    (out / "packages.json").write_text(json.dumps(summary, indent=2, sort_keys=True) + "\n")
+    files = [out / f for names in made.values() for f in names] + [out / "manifest.json", out / "packages.json"]
+    sha256sums(out, files)
+    rows = [f"{pkg.name} {pkg.version} for {tree.release} ({signature_state(pkg)}; "
+            f"SOURCE_DATE_EPOCH={epoch} from {epoch_from})"]
+    rows += [f"  {fmt:<5} {name}" for fmt, names in made.items() for name in names]
+    rows.append(f"  SHA256SUMS, manifest.json, packages.json in {out}")
+    return {"ok": True, "output": str(out), **summary, "text": "\n".join(rows)}

@@ -1,0 +1,73 @@
+"""DKMS: the source tree + dkms.conf + probe kit, as a deterministic tarball.
+
+One package serves every kernel of the target's series: the probe kit answers compat/config.h
+at `dkms build` time for the kernel being built (see ofedtool.probekit).
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+from .. import ui
+from ..errors import OfedError
+from ..catalog import data_dir
+from ..probekit import pinned_probes, write_kit
+from ..probes import load_probes
+from .common import Package, copy_sources, deterministic_tar, render, target_info
+
+# Debian architecture -> the kernel's `uname -m`, which dkms matches BUILD_EXCLUSIVE_ARCH against.
+_UNAME_M = {"amd64": "x86_64", "arm64": "aarch64", "ppc64el": "ppc64le", "s390x": "s390x", "riscv64": "riscv64"}
+
+
+@dataclass
+class DkmsOutput:
+    tree: Path  # the staged source tree (what /usr/src/<name>-<version>/ holds)
+    tarball: Path
+    conf: Path
+
+
+def stage_tree(pkg: Package, dest: Path) -> Path:
+    """Write the DKMS source tree into dest (removed first)."""
+    shutil.rmtree(dest, ignore_errors=True)
+    dest.mkdir(parents=True)
+    copy_sources(pkg.tree.path, dest)
+    write_kit(dest / "probekit", kit_probes(pkg.tree.manifest), pinned_probes(pkg.tree.manifest), pkg.name)
+    (dest / "dkms.conf").write_text(dkms_conf(pkg))
+    return dest
+
+
+def kit_probes(manifest: dict) -> list:
+    """The probes the tree was generated with (its config.h names), no more: a probe added to
+    backports/ since then is not used by this source, one removed or renamed cannot be answered."""
+    wanted = manifest["probes"]["results"]
+    known = {p.name: p for p in load_probes(data_dir("backports") / "probes")}
+    gone = sorted(set(wanted) - set(known))
+    if gone:
+        raise OfedError(f"probe {gone[0]} of this tree is no longer in backports/probes: regenerate the tree")
+    return [known[n] for n in sorted(wanted)]
+
+
+def dkms_conf(pkg: Package) -> str:
+    info = target_info(pkg.tree)
+    series = info["series"]
+    arch = _UNAME_M.get(info["arch"] or "", "")
+    return render(
+        "dkms.conf.j2", name=pkg.name, version=pkg.version, source_version=pkg.tree.source_version,
+        series=series, reference=pkg.tree.release,
+        # 6.1 -> every 6.1.y kernel release ("6.1.0-56-amd64", "6.1.192"), not 6.10
+        exclusive_regex="^" + re.escape(series) + r"[.-]", kernel_min=series, kernel_max=f"{series}.9999",
+        arch_regex=f"^{arch}$" if arch else ".*", module_dir=f"{info['module_dir']}/{pkg.name}",
+        modules=pkg.tree.modules)
+
+
+def build(pkg: Package, out: Path, work: Path) -> DkmsOutput:
+    base = f"{pkg.name}-{pkg.version}"
+    tree = stage_tree(pkg, work / base)
+    tarball = deterministic_tar(tree, out / f"{base}.dkms.tar.gz", base, pkg.epoch)
+    conf = out / f"{base}.dkms.conf"
+    shutil.copyfile(tree / "dkms.conf", conf)
+    ui.info(f"[package] dkms: {tarball.name} ({len(pkg.tree.modules)} modules, probe kit for {pkg.tree.release}'s series)")
+    return DkmsOutput(tree, tarball, conf)

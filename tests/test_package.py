@@ -1,0 +1,249 @@
+"""ofedtool package: real rpmbuild, real dpkg-deb, real dkms, real sign-file. Nothing mocked.
+
+The slow tests package the session's built tree (conftest.built_tree_6_1). The dkms test
+needs Debian 12's headers installed on the host (/lib/modules/<kver>/build; CI installs
+linux-headers-<abi>-amd64) and root, as `dkms add/build/install` write to /usr/src,
+/var/lib/dkms and /lib/modules.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import tarfile
+from pathlib import Path
+
+import pytest
+
+from conftest import error_line, run_cli
+from ofedtool.catalog import data_dir
+from ofedtool.package.common import deterministic_tar
+from ofedtool.probekit import pinned_probes
+
+SIG_MAGIC = b"~Module signature appended~\n"
+
+
+def _sh(*cmd: str, check: bool = True, **kw) -> subprocess.CompletedProcess:
+    p = subprocess.run(list(cmd), capture_output=True, text=True, **kw)
+    if check:
+        assert p.returncode == 0, f"{' '.join(cmd)}: {p.stdout[-2000:]}{p.stderr[-2000:]}"
+    return p
+
+
+def _sums(d: Path) -> dict[str, str]:
+    return dict(reversed(line.split("  ", 1)) for line in (d / "SHA256SUMS").read_text().splitlines())
+
+
+def _files(root: Path) -> dict[str, str]:
+    return {p.relative_to(root).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+# ---------------------------------------------------------------- quick
+
+
+def test_pinned_probes_are_the_smpl_conditions():
+    manifest = {"probes": {"results": {"HAVE_A": False, "HAVE_B": True, "HAVE_C": False}},
+                "smpl": [{"file": "a.cocci", "when": "!HAVE_A", "active": True},
+                         {"file": "b.cocci", "when": "!HAVE_B", "active": False}]}
+    pins = pinned_probes(manifest)
+    assert [(p.name, p.value, p.rule) for p in pins] == [("HAVE_A", False, "a.cocci"), ("HAVE_B", True, "b.cocci")]
+
+
+def test_deterministic_tar(tmp_path):
+    src = tmp_path / "src"
+    (src / "d").mkdir(parents=True)
+    (src / "d" / "f.c").write_text("int x;\n")
+    (src / "run.sh").write_text("#!/bin/sh\n")
+    (src / "run.sh").chmod(0o755)
+    a = deterministic_tar(src, tmp_path / "a.tar.gz", "pkg-1", 1700000000)
+    os.utime(src / "d" / "f.c", (1, 1))  # mtimes on disk must not matter
+    b = deterministic_tar(src, tmp_path / "b.tar.gz", "pkg-1", 1700000000)
+    assert a.read_bytes() == b.read_bytes()
+    with tarfile.open(a) as tf:
+        members = tf.getmembers()
+    assert [m.name for m in members] == ["pkg-1", "pkg-1/d", "pkg-1/d/f.c", "pkg-1/run.sh"]
+    assert {(m.uid, m.gid, m.mtime) for m in members} == {(0, 0, 1700000000)}
+    assert members[-1].mode == 0o755
+
+
+def test_bad_format_is_one_line(tmp_path):
+    p = run_cli("package", "--tree", str(tmp_path), "--format", "dkms,zip")
+    assert p.returncode == 1
+    assert "no manifest.json" in error_line(p.stderr) or "--format" in error_line(p.stderr)
+
+
+def test_unbuilt_tree_is_refused(tmp_path):
+    (tmp_path / "manifest.json").write_text("{}")
+    p = run_cli("package", "--tree", str(tmp_path), "-o", str(tmp_path / "out"))
+    assert p.returncode == 1
+    assert "not built (no result.json)" in error_line(p.stderr)
+
+
+# ---------------------------------------------------------------- real packages
+
+
+@pytest.fixture(scope="session")
+def signing_key(tmp_path_factory) -> tuple[Path, Path]:
+    """A throwaway key pair like the kernel's certs/x509.genkey makes."""
+    d = tmp_path_factory.mktemp("key")
+    (d / "x509.genkey").write_text(
+        "[ req ]\ndefault_bits = 2048\ndistinguished_name = dn\nprompt = no\nstring_mask = utf8only\n"
+        "x509_extensions = ext\n[ dn ]\nO = ofedtool tests\nCN = ofedtool throwaway test key\n"
+        "[ ext ]\nbasicConstraints=critical,CA:FALSE\nkeyUsage=digitalSignature\nsubjectKeyIdentifier=hash\n"
+        "authorityKeyIdentifier=keyid\n")
+    _sh("openssl", "req", "-new", "-nodes", "-utf8", "-sha256", "-days", "2", "-batch", "-x509",
+        "-config", str(d / "x509.genkey"), "-outform", "PEM", "-out", str(d / "cert.pem"), "-keyout", str(d / "key.pem"))
+    return d / "key.pem", d / "cert.pem"
+
+
+@pytest.fixture(scope="session")
+def packages(built_tree_6_1, signing_key, tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("pk") / "one"
+    key, cert = signing_key
+    p = run_cli("--json", "package", "--tree", str(built_tree_6_1), "-o", str(out), "--format", "dkms,rpm,deb",
+                "--sign-key", str(key), "--sign-cert", str(cert))
+    assert p.returncode == 0, p.stderr[-3000:]
+    return out
+
+
+def _one(d: Path, pattern: str) -> Path:
+    hits = sorted(d.glob(pattern))
+    assert len(hits) == 1, (pattern, hits)
+    return hits[0]
+
+
+@pytest.mark.slow
+def test_outputs_and_checksums(packages, built_tree_6_1):
+    summary = json.loads((packages / "packages.json").read_text())
+    assert summary["version"] == "6.12.117-1" or summary["version"].endswith("-1")
+    assert summary["signed"] is True and summary["signer"] == "ofedtool throwaway test key"
+    assert (packages / "manifest.json").read_bytes() == (built_tree_6_1 / "manifest.json").read_bytes()
+    sums = _sums(packages)
+    for name, digest in sums.items():
+        assert hashlib.sha256((packages / name).read_bytes()).hexdigest() == digest, name
+    assert {"dkms", "rpm", "deb"} <= set(summary["packages"])
+
+
+@pytest.mark.slow
+def test_rpm_metadata_and_scratch_install(packages, tmp_path):
+    rpm = _one(packages, "kmod-ofed-rdma-*.x86_64.rpm")
+    _one(packages, "ofed-rdma-*.src.rpm")
+    kver = json.loads((packages / "packages.json").read_text())["kernel"]
+    modules = json.loads((packages / "packages.json").read_text())["modules"]
+    provides = _sh("rpm", "-qp", "--provides", str(rpm)).stdout.splitlines()
+    for m in modules:
+        assert any(line.startswith(f"kmod({m}.ko) = ") for line in provides), m
+    assert any(line.startswith("ofed-rdma-kmod = ") for line in provides)
+    requires = _sh("rpm", "-qp", "--requires", str(rpm)).stdout.splitlines()
+    assert f"kernel-uname-r({kver})" in requires  # Debian's release has two '-': see ofedtool/package/rpm.py
+    conflicts = _sh("rpm", "-qp", "--conflicts", str(rpm)).stdout.split()
+    assert {"mlnx-ofa_kernel", "kmod-mlnx-ofa_kernel"} <= set(conflicts)
+    scripts = _sh("rpm", "-qp", "--scripts", str(rpm)).stdout
+    assert f"/usr/sbin/depmod -a {kver}" in scripts and "weak-modules" in scripts
+    assert "postuninstall scriptlet" in scripts
+    root, db = tmp_path / "root", tmp_path / "db"
+    _sh("rpm", "-i", "--root", str(root), "--dbpath", str(db), "--nodeps", "--noscripts", str(rpm))
+    moddir = root / "lib" / "modules" / kver / "updates" / "ofed-rdma"
+    assert sorted(p.name for p in moddir.iterdir()) == sorted(f"{m}.ko" for m in modules)
+    conf = (root / "etc" / "depmod.d" / "ofed-rdma.conf").read_text().splitlines()
+    assert sorted(ln for ln in conf if ln.startswith("override ")) == sorted(
+        f"override {m} {kver} updates/ofed-rdma" for m in modules)
+    # installed modules are the signed, stripped copies: vermagic of the target, signature at the end
+    ko = moddir / "ib_core.ko"
+    assert ko.read_bytes().endswith(SIG_MAGIC)
+    assert _sh("modinfo", "-F", "vermagic", str(ko)).stdout.startswith(kver + " ")
+    assert _sh("modinfo", "-F", "signer", str(ko)).stdout.strip() == "ofedtool throwaway test key"
+    lint = _sh("rpmlint", "-r", str(data_dir("recipes") / "rpmlintrc"),
+               *map(str, packages.glob("*.rpm")), str(_one(packages, "*.spec")), check=False)
+    assert " 0 errors, 0 warnings" in lint.stdout, lint.stdout[-3000:]
+
+
+@pytest.mark.slow
+def test_unsigned_says_so(built_tree_6_1, tmp_path):
+    p = run_cli("package", "--tree", str(built_tree_6_1), "-o", str(tmp_path / "u"), "--format", "rpm")
+    assert p.returncode == 0, p.stderr[-2000:]
+    assert "unsigned" in p.stdout
+    rpm = _one(tmp_path / "u", "kmod-*.rpm")
+    assert "(unsigned)" in _sh("rpm", "-qp", "--qf", "%{SUMMARY}", str(rpm)).stdout
+    assert json.loads((tmp_path / "u" / "packages.json").read_text())["signed"] is False
+
+
+@pytest.mark.slow
+def test_reproducible(packages, built_tree_6_1, signing_key, tmp_path):
+    """Same inputs twice → the same bytes: tarball, deb, SRPM, RPM (and so its payload digest)."""
+    key, cert = signing_key
+    again = tmp_path / "two"
+    p = run_cli("package", "--tree", str(built_tree_6_1), "-o", str(again), "--format", "dkms,rpm,deb",
+                "--sign-key", str(key), "--sign-cert", str(cert))
+    assert p.returncode == 0, p.stderr[-2000:]
+    assert _sums(packages) == _sums(again)
+    digest = lambda d: _sh("rpm", "-qp", "--qf", "%{PAYLOADDIGEST}", str(_one(d, "kmod-*.rpm"))).stdout  # noqa: E731
+    assert digest(packages) == digest(again)
+
+
+@pytest.mark.slow
+def test_deb_content_is_the_dkms_tree(packages, tmp_path):
+    deb = _one(packages, "ofed-rdma-dkms_*_all.deb")
+    fields = _sh("dpkg-deb", "-f", str(deb), "Package", "Depends", "Architecture").stdout
+    assert "Package: ofed-rdma-dkms" in fields and "Depends: dkms" in fields and "Architecture: all" in fields
+    control = tmp_path / "control"
+    _sh("dpkg-deb", "-e", str(deb), str(control))
+    assert "dkms add -m" in (control / "postinst").read_text()
+    assert "dkms remove -m" in (control / "prerm").read_text()
+    _sh("dpkg-deb", "-x", str(deb), str(tmp_path / "x"))
+    (tmp_path / "t").mkdir()
+    with tarfile.open(_one(packages, "*.dkms.tar.gz")) as tf:
+        tf.extractall(tmp_path / "t", filter="data")
+    [top] = list((tmp_path / "t").iterdir())
+    assert _files(tmp_path / "x" / "usr" / "src" / top.name) == _files(top)
+    assert (top / "dkms.conf").is_file() and (top / "probekit" / "probe.sh").is_file()
+
+
+@pytest.mark.slow
+def test_probe_kit_refuses_a_kernel_the_smpl_does_not_fit(packages, build_tree_6_12, tmp_path):
+    """6.12 has the const class API: the 6.1 package's baked SmPL removed those consts."""
+    with tarfile.open(_one(packages, "*.dkms.tar.gz")) as tf:
+        tf.extractall(tmp_path, filter="data")
+    [top] = list(tmp_path.iterdir())
+    p = _sh("sh", "probekit/probe.sh", "6.12-test", str(build_tree_6_12), cwd=top, check=False)
+    assert p.returncode == 1
+    assert "this package was generated for kernels where HAVE_" in p.stderr
+    assert "kernel 6.12-test has it" in p.stderr and "regenerate with ofedtool" in p.stderr
+
+
+@pytest.mark.slow
+def test_dkms_add_build_install(built_tree_6_1, tmp_path):
+    """Real dkms against the host's Debian headers for the tree's kernel, under a package
+    name of its own, removed again at the end."""
+    kver = json.loads((built_tree_6_1 / "manifest.json").read_text())["target"]["release"]
+    assert Path(f"/lib/modules/{kver}/build/Makefile").is_file(), \
+        f"install linux-headers-{kver} (CI does) for the real dkms test"
+    name, release = f"ofedtool-test-{os.getpid()}", "3"
+    p = run_cli("package", "--tree", str(built_tree_6_1), "-o", str(tmp_path), "--format", "dkms",
+                "--name", name, "--release", release)
+    assert p.returncode == 0, p.stderr[-2000:]
+    tarball = _one(tmp_path, f"{name}-*.dkms.tar.gz")
+    version = tarball.name[len(name) + 1: -len(".dkms.tar.gz")]
+    with tarfile.open(tarball) as tf:
+        tf.extractall(tmp_path / "src", filter="data")
+    dkms = shutil.which("dkms") or "/usr/sbin/dkms"
+    try:
+        _sh(dkms, "add", str(tmp_path / "src" / f"{name}-{version}"))
+        _sh(dkms, "build", "-m", name, "-v", version, "-k", kver)
+        _sh(dkms, "install", "-m", name, "-v", version, "-k", kver)
+        status = _sh(dkms, "status", "-m", name, "-v", version, "-k", kver).stdout
+        assert f"{name}/{version}, {kver}, x86_64: installed" in status, status
+        ko = _sh("find", f"/lib/modules/{kver}/updates", "-name", "ib_core.ko*", "-path", "*dkms*").stdout.split()
+        assert ko, "ib_core.ko not installed under updates/"
+        assert _sh("modinfo", "-F", "vermagic", ko[0]).stdout.startswith(kver + " ")
+        # the probe kit ran for this kernel at dkms build time (dkms keeps only the log)
+        log = Path(f"/var/lib/dkms/{name}/{version}/{kver}/x86_64/log/make.log").read_text()
+        assert f"{name}: probes for {kver}: " in log
+    finally:
+        subprocess.run([dkms, "remove", "-m", name, "-v", version, "--all"], capture_output=True)
+        shutil.rmtree(f"/usr/src/{name}-{version}", ignore_errors=True)
+    assert name not in _sh(dkms, "status").stdout
