@@ -7,6 +7,7 @@ backports) is reachable from any Debian host, and no root is needed for index or
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import re
 import shutil
@@ -91,6 +92,37 @@ class Apt:
             raise OfedError(f"{what} failed: {err}")
         return p.stdout
 
+    def _query(self, args: list[str], what: str) -> str:
+        """apt-cache ARGS, memoised per index state. Each apt-cache call re-reads the whole
+        index (~2 s for several suites); its answer is a pure function of the downloaded lists,
+        so it is kept in queries.json, keyed by the lists' names, sizes and mtimes: any
+        `apt-get update` that changes them starts a fresh memo."""
+        lists = self.root / "lists"
+        try:
+            state = sorted((e.name, e.stat().st_size, e.stat().st_mtime_ns) for e in os.scandir(lists) if e.is_file())
+        except OSError:
+            state = []
+        fp = hashlib.sha256(repr((self._sources(), self.arch, state)).encode()).hexdigest()
+        key = "\0".join(args)
+        memo_file = self.root / "queries.json"
+        try:
+            memo = json.loads(memo_file.read_text())
+            if memo.get("index") != fp:
+                memo = {"index": fp, "answers": {}}
+        except (OSError, ValueError):
+            memo = {"index": fp, "answers": {}}
+        if key in memo["answers"]:
+            return memo["answers"][key]
+        out = self._run(["apt-cache", *self._opts(), *args], what)
+        memo["answers"][key] = out
+        tmp = memo_file.with_name(f"queries.json.{os.getpid()}.tmp")
+        try:
+            tmp.write_text(json.dumps(memo))
+            os.replace(tmp, memo_file)  # concurrent runs: last writer wins, both answers are right
+        except OSError:
+            tmp.unlink(missing_ok=True)
+        return out
+
     # -- index -----------------------------------------------------------------------
     def update(self) -> None:
         """Fetch the suites' package indexes unless fresh enough (or --offline)."""
@@ -120,12 +152,12 @@ class Apt:
         rx = re.compile(pattern)
         # pkgnames takes a literal prefix: the pattern up to its first regex syntax.
         prefix = re.match(r"[A-Za-z0-9-]*", pattern).group(0)
-        out = self._run(["apt-cache", *self._opts(), "pkgnames", prefix], "apt-cache pkgnames")
+        out = self._query(["pkgnames", prefix], "apt-cache pkgnames")
         return sorted(n for n in out.split() if rx.fullmatch(n))
 
     def versions(self, package: str) -> list[str]:
         """All versions of a package in the index, newest first (apt's own ordering)."""
-        out = self._run(["apt-cache", *self._opts(), "madison", package], f"apt-cache madison {package}")
+        out = self._query(["madison", package], f"apt-cache madison {package}")
         vers = []
         for line in out.splitlines():
             parts = [p.strip() for p in line.split("|")]
@@ -134,8 +166,7 @@ class Apt:
         return vers
 
     def show(self, package: str, version: str) -> dict[str, str]:
-        out = self._run(["apt-cache", *self._opts(), "show", f"{package}={version}"],
-                        f"apt-cache show {package}={version}")
+        out = self._query(["show", f"{package}={version}"], f"apt-cache show {package}={version}")
         fields: dict[str, str] = {}
         key = None
         for line in out.splitlines():

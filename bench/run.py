@@ -1,0 +1,223 @@
+#!/usr/bin/env python3
+"""ofedtool benchmarks (issue 8): the real CLI through subprocess, wall and CPU time, one machine, one run.
+
+    python bench/run.py --kernel 6.1 --from 6.12 [--source debian] [--out /tmp/ofedtool-bench.json]
+
+Figures (each also reports the 1-minute load average while it ran; on a shared machine compare
+CPU time and ratios within one run, not wall times across runs):
+  (a) plain kbuild of the generated tree (its own Makefile after `make clean`) vs `ofedtool build`
+      of a fresh output dir, same target; the source/headers are fetched first so the download
+      is not timed; ccache is off for both (--no-ccache) so the compile work is the same;
+  (b) probes cold (a copy of the cache without probes/) and cached, with the probe count;
+  (c) a no-change re-run of `ofedtool build` (bound: < 10 s);
+  (d) `ofedtool check` over 3 targets vs the sum of 3 sequential builds ("not available" when the
+      installed ofedtool has no `check` command).
+Benchmarks, not tests: nothing here fails on a bound; the table says which bounds held.
+"""
+
+from __future__ import annotations
+
+import argparse
+import glob
+import json
+import os
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def ofedtool_cmd() -> list[str]:
+    exe = shutil.which("ofedtool")
+    venv = Path(sys.executable).parent / "ofedtool"
+    if venv.exists():
+        return [str(venv)]
+    return [exe] if exe else [sys.executable, "-m", "ofedtool.cli"]
+
+
+def timed(cmd: list[str], env: dict | None = None, cwd: Path | None = None, log: Path | None = None) -> dict:
+    """Run cmd; wall seconds, CPU seconds of it and all its children, exit code, load average."""
+    r0 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    load0 = os.getloadavg()[0]
+    t0 = time.monotonic()
+    out = open(log, "w") if log else subprocess.DEVNULL
+    try:
+        p = subprocess.run(cmd, env=env, cwd=cwd, stdout=out, stderr=subprocess.STDOUT)
+    finally:
+        if log:
+            out.close()
+    wall = time.monotonic() - t0
+    r1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (r1.ru_utime - r0.ru_utime) + (r1.ru_stime - r0.ru_stime)
+    return {"wall": round(wall, 2), "cpu": round(cpu, 2), "rc": p.returncode,
+            "load": round((load0 + os.getloadavg()[0]) / 2, 2), "cmd": " ".join(cmd)}
+
+
+def build_cmd(args, out: Path, *extra: str) -> list[str]:
+    cmd = [*ofedtool_cmd(), "build", "--kernel", args.kernel, "--from", args.from_, "-o", str(out), "-j", str(args.jobs)]
+    if args.source:
+        cmd += ["--source", args.source]
+    return cmd + list(extra)
+
+
+def has_command(name: str) -> bool:
+    p = subprocess.run([*ofedtool_cmd(), name, "--help"], capture_output=True, text=True)
+    return p.returncode == 0
+
+
+def bench_build_vs_kbuild(args, env, work: Path) -> dict:
+    out = work / "tree"
+    shutil.rmtree(out, ignore_errors=True)
+    tool = timed(build_cmd(args, out, "--no-ccache"), env, REPO, work / "build-a.log")
+    manifest = json.loads((out / "result.json").read_text()) if (out / "result.json").exists() else {}
+    kdir = _kernel_dir(args, env, out)
+    cc = _cc(kdir)
+    subprocess.run(["make", "-C", str(out), f"KERNELDIR={kdir}", "clean"], stdout=subprocess.DEVNULL,
+                   stderr=subprocess.STDOUT)
+    plain = timed(["make", "-C", str(out), "-k", f"-j{args.jobs}", f"KERNELDIR={kdir}", f"CC={cc}", "modules"],
+                  dict(env, LC_ALL="C"), REPO, work / "kbuild.log")
+    return {"ofedtool_build": tool, "plain_kbuild": plain, "build_ok": manifest.get("ok"),
+            "ratio_wall": round(tool["wall"] / plain["wall"], 3) if plain["wall"] else None,
+            "ratio_cpu": round(tool["cpu"] / plain["cpu"], 3) if plain["cpu"] else None}
+
+
+def _kernel_dir(args, env, tree: Path) -> str:
+    res = json.loads((tree / "result.json").read_text())
+    bd = res.get("build", {}).get("kernel_dir") or ""
+    if bd:
+        return bd
+    # the headers tree of this release in the cache
+    cache = env.get("OFEDTOOL_CACHE", os.path.expanduser("~/.cache/ofedtool"))
+    hits = glob.glob(f"{cache}/headers/*/root/usr/src/linux-headers-{res['kernel']}")
+    if not hits:
+        raise SystemExit(f"cannot find the build dir of {res['kernel']} under {cache}/headers")
+    return hits[0]
+
+
+def _cc(kdir: str) -> str:
+    sys.path.insert(0, str(REPO))
+    from ofedtool.kbuild import choose_compiler
+    return choose_compiler(Path(kdir))
+
+
+def bench_probes(args, env, work: Path) -> dict:
+    """Cold: a cache copy without probes/ (everything else shared, so no download); cached: again."""
+    sys.path.insert(0, str(REPO))
+    src_cache = Path(env.get("OFEDTOOL_CACHE", os.path.expanduser("~/.cache/ofedtool")))
+    cold_cache = work / "cache-cold"
+    shutil.rmtree(cold_cache, ignore_errors=True)
+    cold_cache.mkdir(parents=True)
+    for entry in src_cache.iterdir():
+        if entry.name not in ("probes", "locks"):
+            os.symlink(entry, cold_cache / entry.name)
+    (cold_cache / "locks").mkdir()
+    kdir = _kernel_dir(args, env, work / "tree")
+    code = ("import sys, json, time; from pathlib import Path; "
+            "from ofedtool.probes import load_probes, run_probes; from ofedtool.kbuild import inspect_tree; "
+            "from ofedtool.catalog import data_dir; "
+            "p = load_probes(data_dir('backports') / 'probes'); "
+            f"r = run_probes(p, inspect_tree(Path({kdir!r})), Path({str(cold_cache)!r}), {args.jobs}); "
+            "print(json.dumps({'probes': len(p), 'ran': r.ran, 'cached': r.cached, 'hits': sum(r.results.values())}))")
+    runs = {}
+    for label in ("cold", "cached"):
+        log = work / f"probes-{label}.log"
+        t = timed([sys.executable, "-c", code], dict(env, PYTHONPATH=str(REPO)), REPO, log)
+        last = [line for line in log.read_text().splitlines() if line.startswith("{")]
+        t.update(json.loads(last[-1]) if last else {})
+        runs[label] = t
+    return runs
+
+
+def bench_nochange(args, env, work: Path) -> dict:
+    out = work / "tree"
+    first = timed(build_cmd(args, out), env, REPO, work / "build-c1.log")  # settle (e.g. ccache, generate)
+    again = timed(build_cmd(args, out), env, REPO, work / "build-c2.log")
+    return {"settle": first, "rerun": again, "bound_s": 10, "held": again["wall"] < 10}
+
+
+def bench_check(args, env, work: Path) -> dict:
+    if not has_command("check"):
+        return {"available": False, "note": "not available: this ofedtool has no `check` command"}
+    targets = args.check_targets.split(",")
+    seq = []
+    for t in targets:
+        a = argparse.Namespace(**{**vars(args), "kernel": t})
+        seq.append(timed(build_cmd(a, work / f"seq-{t}"), env, REPO, work / f"seq-{t}.log"))
+    cmd = [*ofedtool_cmd(), "check", "--from", args.from_, *sum((["--kernel", t] for t in targets), [])]
+    if args.source:
+        cmd += ["--source", args.source]
+    chk = timed(cmd, env, REPO, work / "check.log")
+    total = {"wall": round(sum(s["wall"] for s in seq), 2), "cpu": round(sum(s["cpu"] for s in seq), 2)}
+    return {"available": True, "targets": targets, "check": chk, "sequential": seq, "sequential_total": total,
+            "ratio_wall": round(chk["wall"] / total["wall"], 3) if total["wall"] else None}
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--kernel", default="6.1")
+    ap.add_argument("--from", dest="from_", default="6.12")
+    ap.add_argument("--source", default="debian", help="--source for ofedtool (default debian)")
+    ap.add_argument("-j", "--jobs", type=int, default=os.cpu_count() or 1)
+    ap.add_argument("--check-targets", default="5.10,6.1,6.12")
+    ap.add_argument("--only", default="a,b,c,d", help="which figures (default a,b,c,d)")
+    ap.add_argument("--work", type=Path, help="work dir (default: a new temporary dir)")
+    ap.add_argument("--out", type=Path, default=Path(tempfile.gettempdir()) / "ofedtool-bench.json")
+    args = ap.parse_args()
+    env = dict(os.environ)
+    work = args.work or Path(tempfile.mkdtemp(prefix="ofedtool-bench-"))
+    work.mkdir(parents=True, exist_ok=True)
+    only = set(args.only.split(","))
+    # Fetch first: a cold source cache is not what (a) measures.
+    fetch = timed([*ofedtool_cmd(), "fetch", "--from", args.from_, "--kernel", args.kernel,
+                   *(["--source", args.source] if args.source else [])], env, REPO, work / "fetch.log")
+    res = {"machine": {"cpus": os.cpu_count(), "load_start": os.getloadavg()}, "target": args.kernel,
+           "from": args.from_, "jobs": args.jobs, "fetch": fetch, "work": str(work)}
+    if "a" in only or "b" in only:
+        res["a_build_vs_kbuild"] = bench_build_vs_kbuild(args, env, work)
+    if "b" in only:
+        res["b_probes"] = bench_probes(args, env, work)
+    if "c" in only:
+        res["c_nochange"] = bench_nochange(args, env, work)
+    if "d" in only:
+        res["d_check"] = bench_check(args, env, work)
+    res["machine"]["load_end"] = os.getloadavg()
+    args.out.write_text(json.dumps(res, indent=2) + "\n")
+    print(table(res))
+    print(f"\nJSON: {args.out}")
+    return 0
+
+
+def table(res: dict) -> str:
+    rows = [f"{'figure':<44} {'wall s':>8} {'cpu s':>8} {'load':>5}  note"]
+
+    def row(name, t, note=""):
+        rows.append(f"{name:<44} {t['wall']:>8.1f} {t['cpu']:>8.1f} {t['load']:>5.1f}  {note}")
+
+    if a := res.get("a_build_vs_kbuild"):
+        row("(a) plain kbuild (tree's Makefile)", a["plain_kbuild"])
+        row("(a) ofedtool build (fresh -o, --no-ccache)", a["ofedtool_build"],
+            f"ratio wall {a['ratio_wall']}, cpu {a['ratio_cpu']} (bound 1.15)")
+    if b := res.get("b_probes"):
+        for k in ("cold", "cached"):
+            t = b[k]
+            bound = "bound 35 s" if k == "cold" else "bound 1 s"
+            row(f"(b) probes {k}", t, f"{t.get('probes')} probes, {t.get('ran')} compiled/looked up ({bound}, "
+                                      f"incl. ~0.5 s interpreter start)")
+    if c := res.get("c_nochange"):
+        row("(c) no-change re-run of ofedtool build", c["rerun"], f"bound 10 s: {'held' if c['held'] else 'MISSED'}")
+    if d := res.get("d_check"):
+        if not d["available"]:
+            rows.append(f"{'(d) ofedtool check, 3 targets':<44} {'-':>8} {'-':>8} {'-':>5}  {d['note']}")
+        else:
+            row("(d) sequential builds, sum", {**d["sequential_total"], "load": d["check"]["load"]})
+            row(f"(d) ofedtool check {','.join(d['targets'])}", d["check"], f"ratio wall {d['ratio_wall']}")
+    return "\n".join(rows)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
