@@ -28,7 +28,7 @@ _MODPOST_ERR = re.compile(r"^(?:ERROR|FATAL): modpost: (?P<msg>.*)$")
 
 @dataclass
 class Diagnostic:
-    kind: str    # error | undefined | hazard | warning | modpost
+    kind: str    # error | undefined | hazard | warning | modpost | binding
     file: str
     line: int
     msg: str
@@ -56,10 +56,10 @@ class BuildResult:
     diagnostics: list[Diagnostic]
 
     def counts(self) -> dict:
-        c = {"errors": 0, "undefined": 0, "hazards": 0, "warnings": 0}
+        c = {"errors": 0, "undefined": 0, "hazards": 0, "warnings": 0, "binding": 0}
         for d in self.diagnostics:
             key = {"error": "errors", "modpost": "errors", "undefined": "undefined", "hazard": "hazards",
-                   "warning": "warnings"}[d.kind]
+                   "warning": "warnings", "binding": "binding"}[d.kind]
             c[key] += 1
         return c
 
@@ -106,17 +106,36 @@ def expected_modules(modules: list[Module]) -> list[str]:
     return [m.name for m in modules]
 
 
-def compile_tree(tree: Path, ktree: KernelTree, modules: list[Module], jobs: int) -> BuildResult:
+def compiler_command(cc: str, ccache: bool | None = None) -> str:
+    """CC for make: the kernel's compiler, behind ccache when asked (True) or, by default (None),
+    when ccache is installed. A rebuild of an unchanged tree at the same path then costs
+    ccache look-ups instead of compiles."""
+    import shutil
+    if ccache is False or (ccache is None and not shutil.which("ccache")):
+        return cc
+    if not shutil.which("ccache"):
+        from .errors import MissingTool
+        raise MissingTool("ccache", "ccache")
+    return f"ccache {cc}"
+
+
+def compile_tree(tree: Path, ktree: KernelTree, modules: list[Module], jobs: int,
+                 ccache: bool | None = None) -> BuildResult:
     """make -k in the generated tree: -k so one broken file does not hide the others' errors."""
     from .apt import require
     require("make", "make")
     log = tree / "build.log"
-    cmd = ["make", "-C", str(tree), "-k", f"-j{jobs}", f"KERNELDIR={ktree.build_dir}", f"CC={ktree.cc}", "modules"]
+    cc = compiler_command(ktree.cc, ccache)
+    cmd = ["make", "-C", str(tree), "-k", f"-j{jobs}", f"KERNELDIR={ktree.build_dir}", f"CC={cc}", "modules"]
     ui.debug(" ".join(cmd))
     t0 = time.monotonic()
     with open(log, "w") as f:
-        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                                env=dict(os.environ, LC_ALL="C"))
+        env = dict(os.environ, LC_ALL="C")
+        if cc.startswith("ccache "):
+            # Paths under the tree are hashed relative to it: the same sources generated into
+            # another output directory (a CI matrix cell, a release) hit the same cache entries.
+            env.setdefault("CCACHE_BASEDIR", str(tree))
+        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
         done_dirs = set()
         for line in proc.stdout:
             f.write(line)
@@ -129,6 +148,12 @@ def compile_tree(tree: Path, ktree: KernelTree, modules: list[Module], jobs: int
         rc = proc.wait()
     seconds = time.monotonic() - t0
     diags = parse_log(log.read_text(errors="replace"), tree, hazard_flags())
+    if (tree / "Module.symvers").exists():
+        # Every import must bind to OUR core's export (CRC), not the distro's (ofedtool/binding.py).
+        from .binding import check_binding
+        for p in check_binding(tree, modules, ktree.build_dir / "Module.symvers"):
+            mod = next((m for m in modules if m.name == p.module), None)
+            diags.append(Diagnostic("binding", f"{mod.dir}/{mod.name}.ko" if mod else p.module, 0, p.msg))
     results = []
     for m in modules:
         ko = tree / m.dir / f"{m.name}.ko"
@@ -138,9 +163,9 @@ def compile_tree(tree: Path, ktree: KernelTree, modules: list[Module], jobs: int
             name=m.name, ko=str(ko) if ko.exists() else None, vermagic=vermagic(ko) if ko.exists() else None,
             ok=False, errors=sum(d.kind == "error" for d in mine), undefined=und,
             hazards=sum(d.kind == "hazard" for d in mine), warnings=sum(d.kind == "warning" for d in mine))
-        r.ok = bool(r.ko) and not und
+        r.ok = bool(r.ko) and not und and not any(d.kind == "binding" for d in mine)
         results.append(r)
     # Errors or hazards anywhere (a shared header, compat/) fail the build, not only their module.
-    bad = any(d.kind in ("error", "undefined", "hazard", "modpost") for d in diags)
+    bad = any(d.kind in ("error", "undefined", "hazard", "modpost", "binding") for d in diags)
     ok = rc == 0 and not bad and all(r.ok for r in results)
     return BuildResult(ok, seconds, rc, str(log), results, diags)

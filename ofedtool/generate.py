@@ -109,7 +109,9 @@ def _patches_for(tree: Path, copied: list[str]) -> list[Path]:
 
 def generate(cache, src: SourceTree, build: BuildTree, cat: Catalog, modules: list[Module],
              out: Path, jobs: int, target_id: str | None = None, ysrc: SourceTree | None = None,
-             skipped: dict[str, str] | None = None) -> Generated:
+             skipped: dict[str, str] | None = None, pristine: bool = False) -> Generated:
+    """pristine: the sources as copied, nothing adapted (no patches, SmPL, shims, compat headers;
+    compat.h is empty) — for `ofedtool gap`, which measures what the adaptation has to cover."""
     from .cocci import run_smpl
     from .patches import apply_patches
     from .probes import render_config_h
@@ -138,7 +140,7 @@ def generate(cache, src: SourceTree, build: BuildTree, cat: Catalog, modules: li
     try:
         with ui.stage("generate", f"{len(modules)} modules from {src.version} for {build.release}"):
             copied = _copy_sources(src, ysrc, cat, modules, tmp)
-            patches = _patches_for(tmp, copied)
+            patches = [] if pristine else _patches_for(tmp, copied)
             results = apply_patches(tmp, patches, bp)
             for r in results:
                 moved = [h for h in r.hunks if h.offset or h.fuzz]
@@ -147,7 +149,7 @@ def generate(cache, src: SourceTree, build: BuildTree, cat: Catalog, modules: li
                 for h in moved:
                     ui.warn(f"patch {r.patch}: hunk #{h.index} applied with offset {h.offset}, fuzz {h.fuzz}")
             smpl_done = []
-            for rule in load_smpl_rules():
+            for rule in [] if pristine else load_smpl_rules():
                 if not rule.active(features):
                     smpl_done.append({"file": rule.file, "when": rule.when, "active": False})
                     continue
@@ -160,9 +162,15 @@ def generate(cache, src: SourceTree, build: BuildTree, cat: Catalog, modules: li
                                   "sha256": _sha(bp / "smpl" / rule.file), "changed": changed})
             features.update(run_core_probes(tmp, load_core_probes()))
             features = dict(sorted(features.items()))
-            shim_rows = _apply_shims(tmp, features, modules, cache, jobs)
-            shutil.copytree(bp / "compat", tmp / "compat")
-            (tmp / "compat" / "config.h").write_text(render_config_h(features))
+            if pristine:
+                shim_rows = []
+                (tmp / "compat" / "include").mkdir(parents=True)
+                (tmp / "compat" / "compat.h").write_text("/* ofedtool gap: pristine tree, no compat */\n")
+                (tmp / "compat" / "config.h").write_text("")
+            else:
+                shim_rows = _apply_shims(tmp, features, modules, cache, jobs)
+                shutil.copytree(bp / "compat", tmp / "compat")
+                (tmp / "compat" / "config.h").write_text(render_config_h(features))
             dirs = sorted({m.dir for m in modules})
             (tmp / "Kbuild").write_text(render("Kbuild.j2", dirs=dirs))
             (tmp / "Makefile").write_text(render("Makefile.j2", kconfig=kconfig_line(cat, modules)))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 
 from .. import ui
@@ -13,6 +14,8 @@ from ..pipeline import add_pipeline_arguments, output_dir, require_jobs, resolve
 
 def add_arguments(p) -> None:
     add_pipeline_arguments(p)
+    p.add_argument("--ccache", action=argparse.BooleanOptionalAction, default=None,
+                   help="compile through ccache (default: when ccache is installed)")
     from .package import add_package_options
     add_package_options(p, for_build=True)
 
@@ -27,7 +30,7 @@ def run(args, cache) -> dict:
                  inp.target_id, inp.target_source, inp.skipped)
     ktree = inspect_tree(inp.build.build_dir)
     with ui.stage("build", f"make -j{args.jobs} against {ktree.release} (CC={ktree.cc})"):
-        res = compile_tree(g.out, ktree, inp.modules, args.jobs)
+        res = compile_tree(g.out, ktree, inp.modules, args.jobs, ccache=args.ccache)
     c = res.counts()
     rows = [f"{'MODULE':<12} {'RESULT':<7} {'ERR':>4} {'UNDEF':>5} {'HAZ':>4} {'WARN':>4}  VERMAGIC"]
     for m in res.modules:
