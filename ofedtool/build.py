@@ -119,6 +119,23 @@ def compiler_command(cc: str, ccache: bool | None = None) -> str:
     return f"ccache {cc}"
 
 
+def _make(cmd: list[str], env: dict, log) -> int:
+    ui.debug(" ".join(cmd))
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
+    for line in proc.stdout:
+        log.write(line)
+        # Progress per module as kbuild links it.
+        if m := re.match(r"\s+LD \[M\]\s+(\S+\.ko)$", line):
+            ui.info(f"[build] linked {Path(m.group(1)).stem}")
+    return proc.wait()
+
+
+def _failed_modules(diags: list[Diagnostic], modules: list[Module]) -> set[str]:
+    """Modules whose own directory has a compile error (a directory builds all its modules)."""
+    dirs = {m.dir for m in modules if any(d.kind == "error" and d.file.startswith(m.dir + "/") for d in diags)}
+    return {m.name for m in modules if m.dir in dirs}
+
+
 def compile_tree(tree: Path, ktree: KernelTree, modules: list[Module], jobs: int,
                  ccache: bool | None = None) -> BuildResult:
     """make -k in the generated tree: -k so one broken file does not hide the others' errors."""
@@ -127,25 +144,25 @@ def compile_tree(tree: Path, ktree: KernelTree, modules: list[Module], jobs: int
     log = tree / "build.log"
     cc = compiler_command(ktree.cc, ccache)
     cmd = ["make", "-C", str(tree), "-k", f"-j{jobs}", f"KERNELDIR={ktree.build_dir}", f"CC={cc}", "modules"]
-    ui.debug(" ".join(cmd))
+    env = dict(os.environ, LC_ALL="C")
+    if cc.startswith("ccache "):
+        # Paths under the tree are hashed relative to it: the same sources generated into
+        # another output directory (a CI matrix cell, a release) hit the same cache entries.
+        env.setdefault("CCACHE_BASEDIR", str(tree))
     t0 = time.monotonic()
     with open(log, "w") as f:
-        env = dict(os.environ, LC_ALL="C")
-        if cc.startswith("ccache "):
-            # Paths under the tree are hashed relative to it: the same sources generated into
-            # another output directory (a CI matrix cell, a release) hit the same cache entries.
-            env.setdefault("CCACHE_BASEDIR", str(tree))
-        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
-        done_dirs = set()
-        for line in proc.stdout:
-            f.write(line)
-            # Progress per module as kbuild links it.
-            if m := re.match(r"\s+LD \[M\]\s+(\S+\.ko)$", line):
-                name = Path(m.group(1)).stem
-                if name not in done_dirs:
-                    done_dirs.add(name)
-                    ui.info(f"[build] linked {name}")
-        rc = proc.wait()
+        rc = _make(cmd, env, f)
+        if rc != 0:
+            # kbuild links nothing when any object fails, even with -k. Build again without the
+            # modules whose sources failed (their objects are done: only modpost and links run),
+            # so one broken module does not turn every other module red.
+            broken = _failed_modules(parse_log(log.read_text(errors="replace"), tree, set()), modules)
+            off = sorted({f"CONFIG_{k}" for m in modules if m.name in broken for k, _ in m.kconfig})
+            if broken and len(broken) < len(modules):
+                ui.info(f"[build] {', '.join(sorted(broken))} failed; linking the other modules without them")
+                f.write(f"\n### ofedtool: second pass without {' '.join(off)}\n")
+                f.flush()
+                _make(cmd + [f"OFED_DISABLE={' '.join(off)}"], env, f)
     seconds = time.monotonic() - t0
     diags = parse_log(log.read_text(errors="replace"), tree, hazard_flags())
     if (tree / "Module.symvers").exists():

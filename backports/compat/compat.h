@@ -9,4 +9,14 @@
 
 #include "config.h"
 
+/*
+ * __counted_by(member) (6.7): flexible-array bounds annotation for the compiler.
+ * Without it, an annotation that means nothing to the compiler.
+ */
+#ifndef HAVE_COUNTED_BY
+#ifndef __counted_by
+#define __counted_by(member)
+#endif
+#endif
+
 #endif /* _OFED_COMPAT_H */

@@ -1,0 +1,29 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * unpin_user_page_range_dirty_lock() (5.12), used by core/umem.c to release a
+ * scatterlist entry's run of pinned pages.  Each page of the run holds its own
+ * pin (counted on the compound head), so unpinning page by page with the older
+ * exported unpin_user_pages_dirty_lock() is the same operation.
+ */
+#include_next <linux/mm.h>
+
+#ifndef _OFED_LINUX_MM_H
+#define _OFED_LINUX_MM_H
+
+#ifndef HAVE_UNPIN_USER_PAGE_RANGE_DIRTY_LOCK
+static inline void ofed_unpin_user_page_range_dirty_lock(struct page *page,
+							  unsigned long npages,
+							  bool make_dirty)
+{
+	unsigned long i;
+
+	for (i = 0; i < npages; i++) {
+		struct page *p = nth_page(page, i);
+
+		unpin_user_pages_dirty_lock(&p, 1, make_dirty);
+	}
+}
+#define unpin_user_page_range_dirty_lock ofed_unpin_user_page_range_dirty_lock
+#endif
+
+#endif /* _OFED_LINUX_MM_H */
