@@ -216,6 +216,15 @@ class Apt:
         return Deb(package, version, path, expected or sha256_file(path), path.stat().st_size)
 
 
+def unpack(debs: list[Deb], root: Path) -> None:
+    """dpkg-deb -x each package into root: files only, no maintainer scripts, no root needed."""
+    require("dpkg-deb", "dpkg")
+    for d in debs:
+        p = subprocess.run(["dpkg-deb", "-x", str(d.path), str(root)], capture_output=True, text=True)
+        if p.returncode != 0:
+            raise OfedError(f"dpkg-deb -x {d.path.name} failed: {p.stderr.strip()}")
+
+
 def highest(names_with_abi: list[tuple[str, str]]) -> tuple[str, str]:
     """The (name, abi) with the highest ABI, comparing its numbers (6.1.0-56 > 6.1.0-9)."""
     return max(names_with_abi, key=lambda na: version_key(na[1]))

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from . import ui
-from .apt import Apt, parse_depends, require
+from .apt import Apt, parse_depends, require, unpack
 from .catalog import Target
 from .errors import OfedError
 from .headers import BuildTree
@@ -74,7 +74,7 @@ def fetch_image(cache, target: Target, build: BuildTree, offline: bool = False) 
         def create(tmp: Path) -> None:
             tmp.mkdir(parents=True)
             ui.info(f"[image] unpacking {deb.path.name} and running depmod")
-            _run(["dpkg-deb", "-x", str(deb.path), str(tmp / "root")], f"dpkg-deb -x {deb.path.name}")
+            unpack([deb], tmp / "root")
             mods = tmp / "root" / "lib" / "modules" / build.release
             if not mods.is_dir() or not (tmp / "root" / "boot" / f"vmlinuz-{build.release}").exists():
                 raise OfedError(f"{deb.path.name}: no boot/vmlinuz-{build.release} or lib/modules/{build.release}")

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from . import ui
-from .apt import Apt, parse_depends, require
+from .apt import Apt, parse_depends, require, unpack
 from .errors import OfedError
 
 # The suites the guest userland comes from; any Debian kernel target can run it.
@@ -54,10 +54,7 @@ def fetch_userland(cache, offline: bool = False) -> Userland:
         def create(tmp: Path) -> None:
             tmp.mkdir(parents=True)
             ui.info(f"[userland] unpacking {len(debs)} packages")
-            for d in debs:
-                p = subprocess.run(["dpkg-deb", "-x", str(d.path), str(tmp / "root")], capture_output=True, text=True)
-                if p.returncode != 0:
-                    raise OfedError(f"dpkg-deb -x {d.path.name} failed: {p.stderr.strip()}")
+            unpack(debs, tmp / "root")
             files = _select(tmp / "root")
             (tmp / "manifest.json").write_text(json.dumps(
                 {"files": files, "packages": [{"package": d.package, "version": d.version, "sha256": d.sha256}

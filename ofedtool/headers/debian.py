@@ -9,11 +9,10 @@ from __future__ import annotations
 
 import json
 import re
-import subprocess
 from pathlib import Path
 
 from .. import ui
-from ..apt import Apt, highest, parse_depends, require
+from ..apt import Apt, highest, parse_depends, require, unpack
 from ..catalog import Target
 from ..errors import OfedError
 from . import BuildTree, kernel_release, load_build_tree
@@ -65,10 +64,7 @@ def fetch(cache, target: Target, offline: bool = False) -> BuildTree:
     def create(tmp: Path) -> None:
         tmp.mkdir(parents=True)
         ui.info(f"[fetch] unpacking {', '.join(d.path.name for d in debs)}")
-        for d in debs:
-            p = subprocess.run(["dpkg-deb", "-x", str(d.path), str(tmp / "root")], capture_output=True, text=True)
-            if p.returncode != 0:
-                raise OfedError(f"dpkg-deb -x {d.path.name} failed: {p.stderr.strip()}")
+        unpack(debs, tmp / "root")
         build = tmp / "root" / "usr" / "src" / pkg
         if not (build / "Makefile").exists():
             raise OfedError(f"{pkg}: no usr/src/{build.name}/Makefile in the package")
