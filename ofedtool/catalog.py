@@ -19,7 +19,11 @@ def data_dir(name: str) -> Path:
     $OFEDTOOL_BACKPORTS / $OFEDTOOL_KERNELS / $OFEDTOOL_RECIPES point at another copy (a
     rules developer's work tree, or a test's deliberately broken one)."""
     env = os.environ.get(f"OFEDTOOL_{name.upper()}")
-    return Path(env) if env else DATA_ROOT / name
+    path = Path(env) if env else DATA_ROOT / name
+    if not path.is_dir():
+        raise OfedError(f"data directory {path} not found: run ofedtool from a checkout "
+                        f"(pip install -e .) or set OFEDTOOL_{name.upper()}")
+    return path
 
 
 @dataclass(frozen=True)
