@@ -170,6 +170,20 @@ def _gid(ip: str) -> str:
     return f"0000:0000:0000:0000:0000:ffff:{a << 8 | b:04x}:{c << 8 | d:04x}"
 
 
+def _plain(rel: str) -> str:
+    return re.sub(r"\.ko\.(xz|gz)$", ".ko", rel)
+
+
+def _decompressed(rel: str, data: bytes) -> bytes:
+    if rel.endswith(".xz"):
+        return lzma.decompress(data)
+    if rel.endswith(".gz"):
+        return gzip.decompress(data)
+    if not rel.endswith(".ko"):
+        raise OfedError(f"{rel}: compressed module format the guest cannot load")
+    return data
+
+
 def build_initramfs(image: KernelImage, tree: BuiltTree, userland: Userland, out: Path,
                     omit: tuple[str, ...] = ()) -> dict:
     """Write out/initramfs.cpio.gz and out/init.sh; returns what went in (for the result)."""
@@ -204,7 +218,13 @@ def build_initramfs(image: KernelImage, tree: BuiltTree, userland: Userland, out
                 stripped = Path(tmp) / "stripped.ko"
                 subprocess.run(["strip", "--strip-debug", "-o", str(stripped), str(src)], check=True)
                 data = stripped.read_bytes()
-            entries.append(cpio.file(f"usr/lib/modules/{image.release}/{rel}", data))
+            else:
+                # Debian 6.12 ships .ko.xz; busybox's insmod passes the bytes to init_module,
+                # which wants a plain ELF. The signature sits inside the compressed payload, so
+                # the decompressed file is exactly the signed module.
+                data = _decompressed(rel, data)
+            entries.append(cpio.file(f"usr/lib/modules/{image.release}/{_plain(rel)}", data))
+        load, siw, ulp_load = ([_plain(r) for r in x] for x in (load, siw, ulp_load))
     ours = [(n, build_id(k)) for n, k in tree.modules.items()]
     missing = [n for n, b in ours if not b]
     if missing:
