@@ -152,6 +152,7 @@ def compile_tree(tree: Path, ktree: KernelTree, modules: list[Module], jobs: int
     t0 = time.monotonic()
     with open(log, "w") as f:
         rc = _make(cmd, env, f)
+        f.flush()
         if rc != 0:
             # kbuild links nothing when any object fails, even with -k. Build again without the
             # modules whose sources failed (their objects are done: only modpost and links run),
