@@ -12,6 +12,7 @@ import fnmatch
 import hashlib
 import json
 import os
+import re
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -190,7 +191,10 @@ def generate(cache, src: SourceTree, build: BuildTree, cat: Catalog, modules: li
                             for r in results],
                 "smpl": smpl_done,
                 "probes": {"tree_id": run.tree_id, "results": features},
-                "compat": {"active": sorted(k for k, v in features.items() if not v and k.startswith("HAVE_"))},
+                # Active compat: absent features that some rule actually tests. The rest of the
+                # probes are inventory (what the target lacks that nothing here needs yet).
+                "compat": {"active": sorted(k for k in referenced_features(bp) if features.get(k) is False),
+                           "absent": sorted(k for k, v in features.items() if not v)},
             }
             (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
         _replace_dir(tmp, out)
@@ -224,6 +228,20 @@ def _apply_shims(tree: Path, features: dict[str, bool], modules: list[Module], c
             row.setdefault("changed", []).extend(sorted(f.file for f in r.files if f.changed))
         ui.info(f"[shims] {shim.name}: applied to {', '.join(row['modules']) or 'smpl files'} ({row['why']})")
     return rows
+
+
+def referenced_features(bp: Path) -> set[str]:
+    """HAVE_* names that compat headers, patches or SmPL rules test. (Shims are not compat for
+    the core: their own verdicts are in the manifest's "shims".)"""
+    names: set[str] = set()
+    for sub in ("compat", "patches", "smpl"):
+        for f in (bp / sub).rglob("*"):
+            if f.is_file() and f.suffix in (".h", ".patch", ".cocci", ".toml", ".c"):
+                names.update(re.findall(r"\bHAVE_[A-Z0-9_]+\b", f.read_text(errors="replace")))
+    rules = bp / "rules.toml"
+    if rules.exists():
+        names.update(re.findall(r"\bHAVE_[A-Z0-9_]+\b", rules.read_text()))
+    return names
 
 
 def inputs_key(src: SourceTree, build: BuildTree, modules: list[Module], ysrc: SourceTree | None,
