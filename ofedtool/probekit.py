@@ -33,7 +33,8 @@ class Pinned:
 
 
 def pinned_probes(manifest: dict) -> list[Pinned]:
-    """Every probe named in an active or inactive SmPL `when`, with its value at generate time."""
+    """Every target probe named in an SmPL rule's `when` or a verb shim's condition (active or
+    not), with its value at generate time: both changed the source, no header can undo them."""
     results = manifest["probes"]["results"]
     out: dict[str, Pinned] = {}
     for rule in manifest.get("smpl", []):
@@ -44,10 +45,23 @@ def pinned_probes(manifest: dict) -> list[Pinned]:
         if name not in results:
             continue
         out.setdefault(name, Pinned(name, bool(results[name]), rule["file"]))
+    for shim in manifest.get("shims", []):
+        # "why" reads "OFED_CORE_X=1, HAVE_Y=0": the core facts are fixed, the target's are pinned.
+        for part in (shim.get("why") or "").split(","):
+            name = part.split("=")[0].strip()
+            if name.startswith("HAVE_") and name in results:
+                out.setdefault(name, Pinned(name, bool(results[name]), f"shim {shim['shim']}"))
     return [out[k] for k in sorted(out)]
 
 
-def write_kit(dest: Path, probes: list[Probe], pinned: list[Pinned], package: str) -> list[str]:
+def fixed_features(manifest: dict) -> dict[str, bool]:
+    """OFED_CORE_* facts: about our own backported core, decided at generate time, the same on
+    every kernel the package builds for."""
+    return {k: bool(v) for k, v in manifest["probes"]["results"].items() if k.startswith("OFED_CORE_")}
+
+
+def write_kit(dest: Path, probes: list[Probe], pinned: list[Pinned], package: str,
+              fixed: dict[str, bool] | None = None) -> list[str]:
     """Write the kit into dest (the package's probekit/ directory); returns the files written."""
     dest.mkdir(parents=True, exist_ok=True)
     files: dict[str, str] = {}
@@ -64,6 +78,7 @@ def write_kit(dest: Path, probes: list[Probe], pinned: list[Pinned], package: st
     files["compiled.list"] = "".join(f"{p.name}\n" for p in compiled)
     files["symbols.list"] = "".join(f"{p.name} {p.symbol}\n" for p in probes if p.kind == "symbol")
     files["pinned.list"] = "".join(f"{p.name} {int(p.value)} {p.rule}\n" for p in pinned)
+    files["fixed.list"] = "".join(f"{k} {int(v)}\n" for k, v in sorted((fixed or {}).items()))
     files["probe.sh"] = _SCRIPT.replace("@PACKAGE@", package).replace("@KIT@", KIT_VERSION)
     for rel, text in sorted(files.items()):
         path = dest / rel
@@ -138,9 +153,9 @@ done < "$kit/pinned.list"
     echo "#ifndef _OFEDTOOL_COMPAT_CONFIG_H"
     echo "#define _OFEDTOOL_COMPAT_CONFIG_H"
     echo ""
-    while read -r name v; do
+    cat "$cache/results" "$kit/fixed.list" | LC_ALL=C sort | while read -r name v; do
         if [ "$v" = 1 ]; then echo "#define $name 1"; else echo "/* #undef $name */"; fi
-    done < "$cache/results"
+    done
     echo ""
     echo "#endif /* _OFEDTOOL_COMPAT_CONFIG_H */"
 } > "$top/compat/config.h.tmp"

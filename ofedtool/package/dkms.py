@@ -14,7 +14,7 @@ from pathlib import Path
 from .. import ui
 from ..errors import OfedError
 from ..catalog import data_dir
-from ..probekit import pinned_probes, write_kit
+from ..probekit import fixed_features, pinned_probes, write_kit
 from ..probes import load_probes
 from .common import Package, copy_sources, deterministic_tar, render, target_info
 
@@ -34,7 +34,8 @@ def stage_tree(pkg: Package, dest: Path) -> Path:
     shutil.rmtree(dest, ignore_errors=True)
     dest.mkdir(parents=True)
     copy_sources(pkg.tree.path, dest)
-    write_kit(dest / "probekit", kit_probes(pkg.tree.manifest), pinned_probes(pkg.tree.manifest), pkg.name)
+    write_kit(dest / "probekit", kit_probes(pkg.tree.manifest), pinned_probes(pkg.tree.manifest), pkg.name,
+              fixed_features(pkg.tree.manifest))
     (dest / "dkms.conf").write_text(dkms_conf(pkg))
     return dest
 
@@ -42,7 +43,7 @@ def stage_tree(pkg: Package, dest: Path) -> Path:
 def kit_probes(manifest: dict) -> list:
     """The probes the tree was generated with (its config.h names), no more: a probe added to
     backports/ since then is not used by this source, one removed or renamed cannot be answered."""
-    wanted = manifest["probes"]["results"]
+    wanted = [n for n in manifest["probes"]["results"] if not n.startswith("OFED_CORE_")]
     known = {p.name: p for p in load_probes(data_dir("backports") / "probes")}
     gone = sorted(set(wanted) - set(known))
     if gone:
