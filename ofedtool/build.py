@@ -74,20 +74,28 @@ def hazard_flags() -> set[str]:
         return set(tomllib.load(f)["flags"])
 
 
-def parse_log(text: str, top: Path, hazards: set[str]) -> list[Diagnostic]:
+def tree_relative(path: str, top: Path, cwd: Path | None = None) -> str:
+    """A path from the build log as a path in the tree. gcc names files as they were given to it:
+    absolute, or (when ccache's base_dir rewrote the command line) relative to the directory
+    kbuild runs the compiler in, the kernel build dir."""
+    if cwd is not None and not os.path.isabs(path):
+        path = os.path.normpath(os.path.join(cwd, path))
+    return path.removeprefix(str(top).rstrip("/") + "/")
+
+
+def parse_log(text: str, top: Path, hazards: set[str], cwd: Path | None = None) -> list[Diagnostic]:
     """Unique diagnostics (gcc repeats a header's error for every TU that includes it)."""
     seen = set()
     out = []
-    prefix = str(top) + "/"
     for line in text.splitlines():
         d = None
         if m := _ERROR.match(line):
-            d = Diagnostic("error", m["file"].removeprefix(prefix), int(m["line"]), m["msg"])
+            d = Diagnostic("error", tree_relative(m["file"], top, cwd), int(m["line"]), m["msg"])
         elif m := _WARN.match(line):
             kind = "hazard" if m["flag"] in hazards else "warning"
-            d = Diagnostic(kind, m["file"].removeprefix(prefix), int(m["line"]), f"{m['msg']} [-W{m['flag']}]")
+            d = Diagnostic(kind, tree_relative(m["file"], top, cwd), int(m["line"]), f"{m['msg']} [-W{m['flag']}]")
         elif m := _UNDEF.search(line):
-            d = Diagnostic("undefined", m["ko"].removeprefix(prefix), 0, m["sym"])
+            d = Diagnostic("undefined", tree_relative(m["ko"], top, cwd), 0, m["sym"])
         elif m := _MODPOST_ERR.match(line):
             if "undefined!" not in line and "Error" not in m["msg"]:
                 d = Diagnostic("modpost", "", 0, m["msg"])
@@ -157,7 +165,8 @@ def compile_tree(tree: Path, ktree: KernelTree, modules: list[Module], jobs: int
             # kbuild links nothing when any object fails, even with -k. Build again without the
             # modules whose sources failed (their objects are done: only modpost and links run),
             # so one broken module does not turn every other module red.
-            broken = _failed_modules(parse_log(log.read_text(errors="replace"), tree, set()), modules)
+            broken = _failed_modules(parse_log(log.read_text(errors="replace"), tree, set(), ktree.build_dir),
+                                     modules)
             off = sorted({f"CONFIG_{k}" for m in modules if m.name in broken for k, _ in m.kconfig})
             if broken and len(broken) < len(modules):
                 ui.info(f"[build] {', '.join(sorted(broken))} failed; linking the other modules without them")
@@ -165,7 +174,7 @@ def compile_tree(tree: Path, ktree: KernelTree, modules: list[Module], jobs: int
                 f.flush()
                 _make(cmd + [f"OFED_DISABLE={' '.join(off)}"], env, f)
     seconds = time.monotonic() - t0
-    diags = parse_log(log.read_text(errors="replace"), tree, hazard_flags())
+    diags = parse_log(log.read_text(errors="replace"), tree, hazard_flags(), ktree.build_dir)
     if (tree / "Module.symvers").exists():
         # Every import must bind to OUR core's export (CRC), not the distro's (ofedtool/binding.py).
         from .binding import check_binding

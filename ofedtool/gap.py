@@ -12,6 +12,8 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .build import tree_relative
+
 _Q = "'"
 # gcc quotes with ‘’ under a UTF-8 locale and '' under C: normalise to '.
 _QUOTES = str.maketrans({"\u2018": _Q, "\u2019": _Q})
@@ -71,10 +73,12 @@ def classify(msg: str) -> tuple[str, str]:
     return "other", re.sub(r"'[^']*'", "'…'", re.sub(r"\s*\[-W[^\]]+\]$", "", msg))
 
 
-def parse(log: str, top: Path | str | None = None) -> list[Api]:
+def parse(log: str, top: Path | str | None = None, cwd: Path | None = None) -> list[Api]:
     """APIs from a make -k log, most errors first. Unique per (file, line, message): gcc repeats
     a header's error for every translation unit that includes it."""
-    prefix = (str(top).rstrip("/") + "/") if top else ""
+    def rel(path: str) -> str:
+        return tree_relative(path, Path(top), cwd) if top else path
+
     apis: dict[tuple[str, str], Api] = {}
     seen: set[tuple] = set()
     pending = None   # an "initialization … incompatible pointer type" error waiting for its note
@@ -95,12 +99,12 @@ def parse(log: str, top: Path | str | None = None) -> list[Api]:
             if pending:
                 add(*pending)
                 pending = None
-            add("symbol", m["sym"], m["ko"].removeprefix(prefix), 0, "modpost: undefined")
+            add("symbol", m["sym"], rel(m["ko"]), 0, "modpost: undefined")
             continue
         m = _LOC.match(line)
         if not m:
             continue
-        file, ln, sev, msg = m["file"].removeprefix(prefix), int(m["line"]), m["sev"], m["msg"]
+        file, ln, sev, msg = rel(m["file"]), int(m["line"]), m["sev"], m["msg"]
         if sev == "note":
             if pending and (n := _NEAR_INIT.search(msg)):
                 # "near initialization for 'ipoib_client.remove'": the member whose type changed

@@ -27,7 +27,7 @@ def run(args, cache) -> dict:
     ktree = inspect_tree(inp.build.build_dir)
     with ui.stage("build", f"make -k -j{args.jobs} of the pristine tree against {ktree.release}"):
         res = compile_tree(g.out, ktree, inp.modules, args.jobs)
-    apis = parse(Path(res.log).read_text(errors="replace"), g.out)
+    apis = parse(Path(res.log).read_text(errors="replace"), g.out, ktree.build_dir)
     by_kind: dict[str, int] = {}
     for a in apis:
         by_kind[a.kind] = by_kind.get(a.kind, 0) + a.count
