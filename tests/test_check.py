@@ -68,3 +68,20 @@ def test_broken_module_makes_exactly_its_cells_red(tmp_path, src_6_12, build_tre
     page = (out / "report.html").read_text()
     assert page.count("class=fail") == 2
     assert "deliberately broken" in json.dumps(report)
+
+
+@pytest.mark.slow
+@pytest.mark.network
+def test_matrix_with_vmtest_on_two_targets(tmp_path, build_tree_6_1):
+    """The proof issue's matrix: build, boot the real kernel, load ours, pass traffic, on 6.1 and 5.10."""
+    out = tmp_path / "check"
+    p = run_cli("--json", "check", "--from", "6.12", "--kernel", "6.1,5.10", "--vmtest", "--source", "debian",
+                "-o", str(out))
+    report = json.loads((out / "report.json").read_text())
+    red = [(c["target"], c["module"], c["stage"], c["message"]) for c in report["cells"] if c["status"] == "fail"]
+    assert p.returncode == 0 and red == [], red
+    vm = {(c["target"], c["stage"]) for c in report["cells"] if c["status"] == "pass" and c["module"] == "(vm)"}
+    for t in ("debian-12", "debian-11"):
+        for step in ("vm:load", "vm:ours", "vm:pingpong", "vm:rping", "vm:siw_ours", "vm:inbox"):
+            assert (t, step) in vm, (t, step)
+    SCHEMA.validate(str(out / "junit.xml"))
