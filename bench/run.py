@@ -148,7 +148,7 @@ def bench_check(args, env, work: Path) -> dict:
     for t in targets:
         a = argparse.Namespace(**{**vars(args), "kernel": t})
         seq.append(timed(build_cmd(a, work / f"seq-{t}"), env, REPO, work / f"seq-{t}.log"))
-    cmd = [*ofedtool_cmd(), "check", "--from", args.from_, *sum((["--kernel", t] for t in targets), [])]
+    cmd = [*ofedtool_cmd(), "check", "--from", args.from_, "--kernel", ",".join(targets), "-o", str(work / "check")]
     if args.source:
         cmd += ["--source", args.source]
     chk = timed(cmd, env, REPO, work / "check.log")
