@@ -31,7 +31,9 @@ INDEX_MAX_AGE = 6 * 3600
 
 
 def require(tool: str, package: str) -> str:
-    path = shutil.which(tool)
+    """The tool's path, or MissingTool naming its Debian package. /usr/sbin is searched too:
+    dkms and depmod live there and a non-root PATH often lacks it."""
+    path = shutil.which(tool) or shutil.which(tool, path="/usr/sbin:/sbin")
     if not path:
         raise MissingTool(tool, package)
     return path

@@ -110,10 +110,6 @@ def vermagic(ko: Path) -> str | None:
     return p.stdout.strip() or None if p.returncode == 0 else None
 
 
-def expected_modules(modules: list[Module]) -> list[str]:
-    return [m.name for m in modules]
-
-
 def compiler_command(cc: str, ccache: bool | None = None) -> str:
     """CC for make: the kernel's compiler, behind ccache when asked (True) or, by default (None),
     when ccache is installed. A rebuild of an unchanged tree at the same path then costs

@@ -13,6 +13,7 @@ import json
 import os
 import re
 import shutil
+import tempfile
 from collections.abc import Callable
 from contextlib import contextmanager
 from pathlib import Path
@@ -98,15 +99,27 @@ class Cache:
         return total
 
 
-def atomic_write(path: Path, text: str | bytes) -> None:
-    tmp = path.parent / f".{path.name}.tmp-{os.getpid()}"
-    mode = "wb" if isinstance(text, bytes) else "w"
+def atomic_write(path: Path, data: str | bytes) -> None:
+    """Replace `path` with `data` in one step, keeping its mode (0644 for a new file).
+
+    Readers see the old or the new content, never a mix; concurrent writers (processes or
+    threads) each use their own temporary name, and the last os.replace wins.
+    """
+    if isinstance(data, str):
+        data = data.encode()
     try:
-        with open(tmp, mode) as f:
-            f.write(text)
+        mode = path.stat().st_mode & 0o7777
+    except FileNotFoundError:
+        mode = 0o644
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.chmod(tmp, mode)
         os.replace(tmp, path)
     except BaseException:
-        tmp.unlink(missing_ok=True)
+        Path(tmp).unlink(missing_ok=True)
         raise
 
 

@@ -45,7 +45,7 @@ from pathlib import Path
 
 from ofedtool import ui
 from ofedtool.errors import MissingTool, OfedError
-from ofedtool.patches import write_atomic
+from ofedtool.cache import atomic_write
 
 _FLAGS = ("--quiet", "--no-show-diff", "--no-includes", "--in-place")
 # Bump when the flags or the meaning of a cache entry change.
@@ -135,7 +135,7 @@ def _cache_put(cache_dir: Path | None, key: str, outcome: _Outcome) -> None:
     data = _UNCHANGED if outcome.output is None else _CHANGED + outcome.output
     # Same key means same content, so racing writers are harmless; os.replace keeps
     # readers from seeing half an entry.
-    write_atomic(_cache_path(cache_dir, key), data)
+    atomic_write(_cache_path(cache_dir, key), data)
 
 
 def _batches(files: list[str], sizes: dict[str, int], workers: int, max_batch: int) -> list[list[str]]:
@@ -385,7 +385,7 @@ def run_smpl(
     for rel in wanted:
         o = outcomes[rel]
         if o.output is not None:
-            write_atomic(tree / rel, o.output)
+            atomic_write(tree / rel, o.output)
         results.append(SmplFileResult(rel, o.output is not None, rel in cached, o.seconds))
     seconds = time.monotonic() - t0
     changed = sum(r.changed for r in results)

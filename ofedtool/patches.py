@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import difflib
 import hashlib
-import os
-import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
@@ -19,6 +17,7 @@ import unidiff
 from unidiff.constants import LINE_TYPE_ADDED, LINE_TYPE_CONTEXT, LINE_TYPE_NO_NEWLINE, LINE_TYPE_REMOVED
 
 from ofedtool import ui
+from ofedtool.cache import atomic_write
 from ofedtool.errors import OfedError
 
 _DEV_NULL = "/dev/null"
@@ -254,28 +253,6 @@ def _apply_file(
     return out, results
 
 
-def write_atomic(path: Path, data: bytes) -> None:
-    """Replace `path` with `data` in one step, keeping its mode (0644 for a new file).
-
-    Readers see the old or the new content, never a mix; concurrent writers each use
-    their own temporary name, and the last os.replace wins.
-    """
-    try:
-        mode = path.stat().st_mode & 0o7777
-    except FileNotFoundError:
-        mode = 0o644
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.chmod(tmp, mode)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def _sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
@@ -335,7 +312,7 @@ def apply_patches(
             continue
         after = _encode(lines)
         if after != before:
-            write_atomic(target, after)
+            atomic_write(target, after)
     return results
 
 
@@ -436,6 +413,6 @@ def refresh_patch(
 
     changed = out != data
     if changed:
-        write_atomic(patch_path, out)
+        atomic_write(patch_path, out)
         ui.debug(f"patch {name}: refreshed")
     return RefreshResult(name, rel, changed, tuple(hunks), _sha256(out))

@@ -36,7 +36,8 @@ from email.utils import parsedate_to_datetime
 from pathlib import Path
 
 from .. import ui
-from ..errors import MissingTool, OfedError
+from ..apt import require
+from ..errors import OfedError
 
 DEFAULT_NAME = "ofed-rdma"
 FALLBACK_EPOCH = 315532800
@@ -120,13 +121,6 @@ def check_name(name: str) -> str:
     if not _NAME.match(name):
         raise OfedError(f"--name {name!r}: use lower-case letters, digits, '+', '-' and '.' (Debian policy)")
     return name
-
-
-def require(tool: str, package: str) -> str:
-    path = shutil.which(tool) or (f"/usr/sbin/{tool}" if os.access(f"/usr/sbin/{tool}", os.X_OK) else None)
-    if not path:
-        raise MissingTool(tool, package)
-    return path
 
 
 # ---------------------------------------------------------------- SOURCE_DATE_EPOCH

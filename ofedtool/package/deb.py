@@ -14,7 +14,8 @@ from pathlib import Path
 
 from .. import ui
 from ..errors import OfedError
-from .common import Package, clamp_mtimes, render, require, target_info
+from ..apt import require
+from .common import Package, clamp_mtimes, render, target_info
 
 
 @dataclass

@@ -28,7 +28,8 @@ from filelock import FileLock
 
 from .. import ui
 from ..errors import OfedError
-from .common import Package, deterministic_tar, render, require, signature_state, target_info
+from ..apt import require
+from .common import Package, deterministic_tar, render, signature_state, target_info
 
 DEFAULT_CONFLICTS = ("mlnx-ofa_kernel", "kmod-mlnx-ofa_kernel", "mlnx-ofa_kernel-modules")
 _RPM_ARCH = {"amd64": "x86_64", "arm64": "aarch64", "ppc64el": "ppc64le", "s390x": "s390x"}
