@@ -19,4 +19,12 @@
 #endif
 #endif
 
+/*
+ * struct p2pdma_provider (after 6.12) appears only as a pointer in ib_device_ops; declare
+ * it so the prototype's type is the same everywhere.
+ */
+#ifndef HAVE_P2PDMA_PROVIDER
+struct p2pdma_provider;
+#endif
+
 #endif /* _OFED_COMPAT_H */

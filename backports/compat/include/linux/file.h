@@ -16,4 +16,13 @@
 #define EMPTY_FD ((struct fd){ .file = NULL, .flags = 0 })
 #endif
 
+/* fd_empty() (6.12, with the same change): no file behind the fd. */
+#ifndef HAVE_FD_EMPTY
+static inline bool ofed_fd_empty(struct fd f)
+{
+	return unlikely(!f.file);
+}
+#define fd_empty ofed_fd_empty
+#endif
+
 #endif /* _OFED_LINUX_FILE_H */

@@ -26,4 +26,12 @@ static inline void ofed_unpin_user_page_range_dirty_lock(struct page *page,
 #define unpin_user_page_range_dirty_lock ofed_unpin_user_page_range_dirty_lock
 #endif
 
+/*
+ * zap_special_vma_range() (after 6.12) is the new name of zap_vma_ptes(): clear the PTEs
+ * of a VM_PFNMAP range (uverbs zaps a half-set-up mmap with it).
+ */
+#ifndef HAVE_ZAP_SPECIAL_VMA_RANGE
+#define zap_special_vma_range zap_vma_ptes
+#endif
+
 #endif /* _OFED_LINUX_MM_H */

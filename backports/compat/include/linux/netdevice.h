@@ -32,4 +32,11 @@ static inline void ofed_netdev_put(struct net_device *dev,
 #define netdev_put ofed_netdev_put
 #endif
 
+/*
+ * netif_get_flags() (after 6.12) is the new name of dev_get_flags() (rxe reads IFF_UP).
+ */
+#ifndef HAVE_NETIF_GET_FLAGS
+#define netif_get_flags dev_get_flags
+#endif
+
 #endif /* _OFED_LINUX_NETDEVICE_H */

@@ -15,4 +15,12 @@
 #define MSG_SPLICE_PAGES 0
 #endif
 
+/*
+ * struct sockaddr_unsized (after 6.12): proto_ops bind/connect take it instead of struct
+ * sockaddr.  siw casts its addresses to it; before, the same calls take struct sockaddr.
+ */
+#ifndef HAVE_STRUCT_SOCKADDR_UNSIZED
+#define sockaddr_unsized sockaddr
+#endif
+
 #endif /* _OFED_LINUX_SOCKET_H */
