@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +23,7 @@ class Module:
     depends: tuple[str, ...]
     files: tuple[str, ...] = ()   # empty: the whole directory
     kbuild: str = ""              # non-empty: replaces the directory's own Makefile
+    optional: bool = False        # only some releases of X have it
 
 
 @dataclass(frozen=True)
@@ -42,7 +44,7 @@ def load_catalog(path: Path | None = None) -> Catalog:
             raise OfedError(f"{path}: module {name}: rule must be one of {', '.join(RULES)}")
         mods[name] = Module(name, m["dir"], tuple(sorted(m.get("kconfig", {}).items())), m["class"],
                             m["rule"], tuple(m.get("depends", ())), tuple(m.get("files", ())),
-                            m.get("kbuild", "").lstrip())
+                            m.get("kbuild", "").lstrip(), bool(m.get("optional", False)))
     for m in mods.values():
         for dep in m.depends:
             if dep not in mods:
@@ -89,3 +91,17 @@ def kconfig_line(cat: Catalog, selected: list[Module]) -> list[tuple[str, str]]:
     dirs = {m.dir for m in selected}
     off = {k for m in cat.modules.values() if m.dir in dirs for k, _ in m.kconfig} - set(on)
     return sorted([(f"CONFIG_{k}", v) for k, v in on.items()] + [(f"CONFIG_{k}", "") for k in off])
+
+
+def in_source(modules: list[Module], root: Path) -> tuple[list[Module], list[str]]:
+    """Drop the optional modules X's own kbuild does not build (ib_uverbs_support exists only
+    from 7.x on): X's Makefile in the module's directory is what says, not a version number."""
+    keep, absent = [], []
+    for m in modules:
+        mk = Path(root) / m.dir / "Makefile"
+        if m.optional and m.rule == "upstream" and not (
+                mk.exists() and re.search(rf"\b{re.escape(m.name)}\.o\b", mk.read_text(errors="replace"))):
+            absent.append(m.name)
+        else:
+            keep.append(m)
+    return keep, absent

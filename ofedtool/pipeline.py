@@ -10,7 +10,7 @@ from . import ui
 from .catalog import parse_from, resolve_target
 from .errors import OfedError
 from .headers import BuildTree, fetch_headers, is_local
-from .modules import Catalog, Module, load_catalog, select
+from .modules import Catalog, Module, in_source, load_catalog, select
 from .sources import SourceTree, fetch_source
 
 
@@ -50,6 +50,9 @@ def resolve_and_fetch(args, cache) -> Inputs:
         src = fetch_source(cache, spec, args.source, args.git_url, args.offline)
         _, build = fetch_headers(cache, args.kernel, args.offline)
     ui.info(f"[fetch] source {src.version} ({src.provider}); target {build.release}")
+    modules, absent = in_source(modules, src.path)
+    for name in absent:
+        ui.info(f"[resolve] {name}: not in {src.version} (its Makefile does not build it)")
     modules, skipped = buildable(modules, build)
     for name, why in skipped.items():
         ui.info(f"[resolve] {name}: not built: {why}")

@@ -37,7 +37,7 @@ GUEST_IP = "10.0.2.15"   # QEMU user networking's guest address; no DHCP needed 
 # Loaded first: rxe asks for crc32 at link-add time and a tiny guest has no modprobe to answer;
 # the NIC is virtio-net. A name the kernel has built in (or lacks) is simply skipped.
 PRELOAD = ("crc32_generic", "virtio_pci", "virtio_net")
-CORE = ("ib_core", "ib_cm", "iw_cm", "rdma_cm", "ib_umad", "ib_uverbs", "rdma_ucm")
+CORE = ("ib_core", "ib_cm", "iw_cm", "rdma_cm", "ib_umad", "ib_uverbs_support", "ib_uverbs", "rdma_ucm")
 ULPS = ("ib_ipoib", "ib_iser", "ib_srp", "nvme_rdma", "rpcrdma")  # first one in the tree is loaded
 MARKER = re.compile(r"OFEDTEST (\S+) (PASS|FAIL|SKIP) (\S+) ?(.*)")
 
