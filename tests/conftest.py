@@ -80,6 +80,31 @@ def built_tree_6_1(tmp_path_factory) -> Path:
     return out
 
 
+@pytest.fixture(scope="session")
+def built_tree_6_12(tmp_path_factory) -> Path:
+    """The same for Debian 12's 6.12 (bookworm-security): X → X, every probe hits."""
+    out = tmp_path_factory.mktemp("built") / "tree-6.12"
+    p = run_cli("build", "--kernel", "6.12", "--from", "6.12", "--source", "debian", "-o", str(out))
+    assert p.returncode == 0, p.stderr[-3000:]
+    return out
+
+
+
+@pytest.fixture(scope="session")
+def signing_key(tmp_path_factory) -> tuple[Path, Path]:
+    """A throwaway module-signing key pair like the kernel's certs/x509.genkey makes (key, cert)."""
+    d = tmp_path_factory.mktemp("key")
+    (d / "x509.genkey").write_text(
+        "[ req ]\ndefault_bits = 2048\ndistinguished_name = dn\nprompt = no\nstring_mask = utf8only\n"
+        "x509_extensions = ext\n[ dn ]\nO = ofedtool tests\nCN = ofedtool throwaway test key\n"
+        "[ ext ]\nbasicConstraints=critical,CA:FALSE\nkeyUsage=digitalSignature\nsubjectKeyIdentifier=hash\n"
+        "authorityKeyIdentifier=keyid\n")
+    p = subprocess.run(["openssl", "req", "-new", "-nodes", "-utf8", "-sha256", "-days", "2", "-batch", "-x509",
+                        "-config", str(d / "x509.genkey"), "-outform", "PEM", "-out", str(d / "cert.pem"),
+                        "-keyout", str(d / "key.pem")], capture_output=True, text=True)
+    assert p.returncode == 0, p.stderr
+    return d / "key.pem", d / "cert.pem"
+
 # ---------------------------------------------------------------- the matrix page in a real browser
 
 def _rgb(hexcolour: str) -> tuple[int, int, int]:
