@@ -125,6 +125,22 @@ def test_sign_options_are_checked_first(tmp_path, signing_key):
     assert "--mok-cert needs --sign-key" in error_line(p.stderr)
 
 
+def test_init_script_is_valid_sh_with_and_without_signing(tmp_path):
+    """The guest's /init, rendered both ways, parses as sh; a certificate name with quotes stays data."""
+    from ofedtool.vmtest import render_init
+    common = dict(release="6.1.0-56-amd64", ip="10.0.2.15", gid=_gid("10.0.2.15"), ours=[("ib_core", "ab")],
+                  inbox=[("ib_core", "cd", "kernel/x/ib_core.ko")], load=["updates/ofed/ib_core.ko"],
+                  load_names=["ib_core"], siw=[], ulp=None, ulp_load=[], loaded_names={"ib_core"})
+    evil = "O'Brien \"$(reboot)\" key"
+    for sig in (None, {"subject": evil, "mok": evil, "unsigned": "unsigned/ib_core.ko"}):
+        script = render_init(**common, sig=sig)
+        (tmp_path / "init").write_text(script)
+        p = subprocess.run(["sh", "-n", str(tmp_path / "init")], capture_output=True, text=True)
+        assert p.returncode == 0, p.stderr
+        assert ("unsigned_refused" in script) == (sig is not None)
+    assert "MOK='O'\"'\"'Brien \"$(reboot)\" key'" in script
+
+
 def _steps(res):
     return {s["step"]: s for s in res["steps"]}
 
