@@ -14,6 +14,7 @@ import json
 import lzma
 import os
 import re
+import shlex
 import shutil
 import struct
 import subprocess
@@ -31,6 +32,8 @@ from .catalog import data_dir
 from .errors import OfedError
 from .headers import BuildTree
 from .image import KernelImage
+from .package.common import sign_module
+from .secureboot import Machine
 from .userland import Userland
 
 GUEST_IP = "10.0.2.15"   # QEMU user networking's guest address; no DHCP needed in the guest
@@ -49,6 +52,16 @@ class BuiltTree:
     target_id: str
     modules: dict[str, Path]   # name → .ko, in build order
     build: BuildTree           # the target identity recorded by generate (for the image's version)
+
+
+@dataclass(frozen=True)
+class Signing:
+    """Sign our modules in the guest image (the target's sign-file, as `package --sign-key` does)
+    and keep one unsigned copy, which the guest must see refused."""
+    sign_file: Path
+    key: Path
+    cert: Path
+    subject: str   # the signer's CN: the name of its key in the guest's /proc/keys
 
 
 @dataclass
@@ -161,6 +174,7 @@ class Overlay:
 def render_init(**kw) -> str:
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(data_dir("recipes"))),
                              keep_trailing_newline=True, undefined=jinja2.StrictUndefined)
+    env.filters["q"] = shlex.quote  # certificate names are the user's: quote them for the guest's sh
     return env.get_template("vmtest-init.sh.j2").render(**kw)
 
 
@@ -185,7 +199,7 @@ def _decompressed(rel: str, data: bytes) -> bytes:
 
 
 def build_initramfs(image: KernelImage, tree: BuiltTree, userland: Userland, out: Path,
-                    omit: tuple[str, ...] = ()) -> dict:
+                    omit: tuple[str, ...] = (), signing: Signing | None = None, mok: str = "") -> dict:
     """Write out/initramfs.cpio.gz and out/init.sh; returns what went in (for the result)."""
     require("depmod", "kmod")
     require("modprobe", "kmod")
@@ -209,14 +223,21 @@ def build_initramfs(image: KernelImage, tree: BuiltTree, userland: Userland, out
         for guest, rel in userland.files.items():
             src = userland.root / rel
             entries.append(cpio.file(guest, src.read_bytes(), 0o755 if os.access(src, os.X_OK) else 0o644))
+        unsigned = None
         for rel in dict.fromkeys(load + siw + ulp_load):
             src = ov.dir / rel
             data = src.read_bytes()
             if rel.startswith("updates/"):
-                # Ours are unsigned: dropping debug info is safe and shrinks the image ~10x.
-                # (Never strip a distro module: its signature is at the end of the file.)
+                # Ours come unsigned from the build: dropping debug info shrinks the image ~10x.
+                # (Never strip a signed module: its signature is at the end of the file.)
                 stripped = Path(tmp) / "stripped.ko"
                 subprocess.run(["strip", "--strip-debug", "-o", str(stripped), str(src)], check=True)
+                if signing and unsigned is None:
+                    # The first of ours to load, kept unsigned: under sig_enforce it must be refused.
+                    unsigned = f"unsigned/{Path(rel).name}"
+                    entries.append(cpio.file(f"usr/lib/modules/{image.release}/{unsigned}", stripped.read_bytes()))
+                if signing:
+                    sign_module(signing.sign_file, signing.key, signing.cert, stripped)
                 data = stripped.read_bytes()
             else:
                 # Debian 6.12 ships .ko.xz; busybox's insmod passes the bytes to init_module,
@@ -234,23 +255,29 @@ def build_initramfs(image: KernelImage, tree: BuiltTree, userland: Userland, out
                    for p in inbox_dir.rglob("*.ko*"))
     load_names = [_mod_name(r) for r in load if _mod_name(r) in tree.modules]
     loaded_names = set(load_names) | ({"siw"} if siw else set()) | ({ulp} if ulp else set())
+    sig = {"subject": signing.subject, "mok": mok or signing.subject, "unsigned": unsigned} if signing else None
     init = render_init(release=image.release, ip=GUEST_IP, gid=_gid(GUEST_IP), ours=ours, inbox=inbox,
                        load=load, load_names=load_names, siw=siw, ulp=ulp, ulp_load=ulp_load,
-                       loaded_names=loaded_names)
+                       loaded_names=loaded_names, sig=sig)
     (out / "init.sh").write_text(init)
     entries.append(cpio.file("init", init.encode(), 0o755))
     (out / "initramfs.cpio.gz").write_bytes(cpio.initramfs(entries))
     return {"load": load, "siw": siw, "ulp": ulp, "ulp_load": ulp_load, "omitted": list(omit),
-            "ours": dict(ours), "initramfs_bytes": (out / "initramfs.cpio.gz").stat().st_size}
+            "ours": dict(ours), "signed": bool(signing), "unsigned_copy": unsigned,
+            "initramfs_bytes": (out / "initramfs.cpio.gz").stat().st_size}
 
 
-def qemu_command(image: KernelImage, initrd: Path, accel: str, memory: int = 512) -> list[str]:
+def qemu_command(image: KernelImage, initrd: Path, accel: str, memory: int = 512,
+                 machine: Machine | None = None) -> list[str]:
+    """QEMU's BIOS boot; with a Secure Boot machine, UEFI (OVMF runs the kernel's EFI stub) and
+    module.sig_enforce=1, so an unsigned or untrusted module is refused, not just tainting."""
     qemu = require("qemu-system-x86_64", "qemu-system-x86")
     cpu = "host" if accel == "kvm" else "max"  # TCG's default CPU lacks SSE4.2, which crc32c-intel needs
+    append = "console=ttyS0 panic=-1 quiet loglevel=3 rdinit=/init" + (" module.sig_enforce=1" if machine else "")
     return [qemu, "-accel", accel, "-cpu", cpu, "-m", str(memory), "-smp", "1", "-nodefaults", "-no-reboot",
-            "-display", "none", "-serial", "stdio", "-monitor", "none",
+            "-display", "none", "-serial", "stdio", "-monitor", "none", *(machine.qemu_args() if machine else []),
             "-kernel", str(image.vmlinuz), "-initrd", str(initrd),
-            "-append", "console=ttyS0 panic=-1 quiet loglevel=3 rdinit=/init",
+            "-append", append,
             # romfile= : no iPXE option ROM needed for a -kernel boot
             "-netdev", "user,id=n0", "-device", "virtio-net-pci,netdev=n0,romfile="]
 

@@ -15,6 +15,7 @@ import pytest
 
 from ofedtool.cache import Cache, default_cache_dir
 from ofedtool.catalog import parse_from
+from ofedtool.report import _COLOURS as report_colours
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -77,3 +78,64 @@ def built_tree_6_1(tmp_path_factory) -> Path:
     assert p.returncode == 0, p.stderr[-3000:]
     assert (out / "result.json").is_file()
     return out
+
+
+@pytest.fixture(scope="session")
+def built_tree_6_12(tmp_path_factory) -> Path:
+    """The same for Debian 12's 6.12 (bookworm-security): X → X, every probe hits."""
+    out = tmp_path_factory.mktemp("built") / "tree-6.12"
+    p = run_cli("build", "--kernel", "6.12", "--from", "6.12", "--source", "debian", "-o", str(out))
+    assert p.returncode == 0, p.stderr[-3000:]
+    return out
+
+
+
+@pytest.fixture(scope="session")
+def signing_key(tmp_path_factory) -> tuple[Path, Path]:
+    """A throwaway module-signing key pair like the kernel's certs/x509.genkey makes (key, cert)."""
+    d = tmp_path_factory.mktemp("key")
+    (d / "x509.genkey").write_text(
+        "[ req ]\ndefault_bits = 2048\ndistinguished_name = dn\nprompt = no\nstring_mask = utf8only\n"
+        "x509_extensions = ext\n[ dn ]\nO = ofedtool tests\nCN = ofedtool throwaway test key\n"
+        "[ ext ]\nbasicConstraints=critical,CA:FALSE\nkeyUsage=digitalSignature\nsubjectKeyIdentifier=hash\n"
+        "authorityKeyIdentifier=keyid\n")
+    p = subprocess.run(["openssl", "req", "-new", "-nodes", "-utf8", "-sha256", "-days", "2", "-batch", "-x509",
+                        "-config", str(d / "x509.genkey"), "-outform", "PEM", "-out", str(d / "cert.pem"),
+                        "-keyout", str(d / "key.pem")], capture_output=True, text=True)
+    assert p.returncode == 0, p.stderr
+    return d / "key.pem", d / "cert.pem"
+
+# ---------------------------------------------------------------- the matrix page in a real browser
+
+def _rgb(hexcolour: str) -> tuple[int, int, int]:
+    return tuple(bytes.fromhex(hexcolour.lstrip("#")))
+
+
+# The page's own cell colours: a cell drawn in them is a cell the browser laid out and painted.
+CELL_RGB = {k: _rgb(v) for k, v in report_colours.items() if k in ("pass", "fail")}
+
+
+def artifact_dir(tmp_path: Path) -> Path:
+    """Where screenshots are kept for people and CI: $OFEDTOOL_ARTIFACTS, else the test's tmp dir."""
+    d = Path(os.environ["OFEDTOOL_ARTIFACTS"]) if os.environ.get("OFEDTOOL_ARTIFACTS") else tmp_path
+    d.mkdir(parents=True, exist_ok=True)
+    return d
+
+
+def cell_pixels(png: Path) -> dict[str, int]:
+    """How many pixels of the PNG have each cell colour (pass, fail); checks it is a real image."""
+    from PIL import Image
+
+    from ofedtool.screenshot import DEFAULT_SIZE
+    with Image.open(png) as im:
+        assert im.format == "PNG" and im.size == DEFAULT_SIZE, (im.format, im.size)
+        colours = {rgb: n for n, rgb in im.convert("RGB").getcolors(maxcolors=1 << 24)}
+    return {k: colours.get(rgb, 0) for k, rgb in CELL_RGB.items()}
+
+
+def render_page(html: Path, png: Path) -> tuple[dict[str, int], str]:
+    """Render html in headless Chromium into png; (pixels of each cell colour, Chromium's DOM)."""
+    from ofedtool.screenshot import dump_dom, screenshot
+    screenshot(html, png)
+    print(f"screenshot: {png}")
+    return cell_pixels(png), dump_dom(html)

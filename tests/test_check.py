@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import xmlschema
 
-from conftest import REPO, run_cli
+from conftest import REPO, artifact_dir, render_page, run_cli
 from ofedtool.report import Cell, html_page, junit_xml
 
 SCHEMA = xmlschema.XMLSchema(str(Path(__file__).parent / "data" / "junit.xsd"))
@@ -68,6 +68,9 @@ def test_broken_module_makes_exactly_its_cells_red(tmp_path, src_6_12, build_tre
     page = (out / "report.html").read_text()
     assert page.count("class=fail") == 2
     assert "deliberately broken" in json.dumps(report)
+    # As a reader sees it: Chromium parsed two red siw cells and painted them red.
+    colours, dom = render_page(out / "report.html", artifact_dir(tmp_path) / "matrix-broken-siw.png")
+    assert dom.count('<td class="fail"') == 2 and colours["fail"] > 1000 and colours["pass"] > 0, colours
 
 
 @pytest.mark.slow
@@ -85,3 +88,5 @@ def test_matrix_with_vmtest_on_two_targets(tmp_path, build_tree_6_1):
         for step in ("vm:load", "vm:ours", "vm:pingpong", "vm:rping", "vm:siw_ours", "vm:inbox"):
             assert (t, step) in vm, (t, step)
     SCHEMA.validate(str(out / "junit.xml"))
+    colours, dom = render_page(out / "report.html", artifact_dir(tmp_path) / "matrix-vmtest-6.1-5.10.png")
+    assert '<td class="fail"' not in dom and colours["fail"] == 0 and colours["pass"] > 0, colours

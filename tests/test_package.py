@@ -87,20 +87,6 @@ def test_unbuilt_tree_is_refused(tmp_path):
 
 
 @pytest.fixture(scope="session")
-def signing_key(tmp_path_factory) -> tuple[Path, Path]:
-    """A throwaway key pair like the kernel's certs/x509.genkey makes."""
-    d = tmp_path_factory.mktemp("key")
-    (d / "x509.genkey").write_text(
-        "[ req ]\ndefault_bits = 2048\ndistinguished_name = dn\nprompt = no\nstring_mask = utf8only\n"
-        "x509_extensions = ext\n[ dn ]\nO = ofedtool tests\nCN = ofedtool throwaway test key\n"
-        "[ ext ]\nbasicConstraints=critical,CA:FALSE\nkeyUsage=digitalSignature\nsubjectKeyIdentifier=hash\n"
-        "authorityKeyIdentifier=keyid\n")
-    _sh("openssl", "req", "-new", "-nodes", "-utf8", "-sha256", "-days", "2", "-batch", "-x509",
-        "-config", str(d / "x509.genkey"), "-outform", "PEM", "-out", str(d / "cert.pem"), "-keyout", str(d / "key.pem"))
-    return d / "key.pem", d / "cert.pem"
-
-
-@pytest.fixture(scope="session")
 def packages(built_tree_6_1, signing_key, tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("pk") / "one"
     key, cert = signing_key

@@ -4,6 +4,10 @@ The slow tests boot Debian 12's own 6.1 kernel image with the session's built tr
 (conftest.built_tree_6_1); one of them hides our core from the guest so the distro's inbox
 modules load instead, and the identity check (build-id; Debian's modules carry no srcversion)
 has to be what fails.
+
+With --sign-key/--sign-cert the guest boots under UEFI Secure Boot (OVMF) with our certificate in
+the MOK list and module.sig_enforce=1: our signed modules must load, an unsigned copy must be
+refused, and (self-test) modules signed by a key the MOK list does not hold must be refused too.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ import pytest
 
 from conftest import error_line, run_cli
 from ofedtool import cpio
+from ofedtool.secureboot import SHIM_GUID, machine
 from ofedtool.vmtest import Step, _gid, judge
 
 INBOX_IN_DEBIAN = "ib_core,ib_cm,iw_cm,rdma_cm,ib_umad,ib_uverbs,rdma_ucm,rdma_rxe"  # Debian builds no siw
@@ -81,3 +86,110 @@ def test_inbox_module_instead_of_ours_fails(built_tree_6_1, tmp_path):
     assert "step ours failed" in line and "ib_core" in line and "inbox kernel/drivers/infiniband" in line, line
     steps = {s["step"]: s["status"] for s in res["steps"]}
     assert steps["load"] == "PASS" and steps["ours"] == "FAIL" and steps["inbox"] == "FAIL"
+
+
+# ---------------------------------------------------------------- signed modules, Secure Boot, MOK
+
+SIG_STEPS = ("secure_boot", "mok_keyring", "unsigned_refused", "load", "ours", "signed_load", "rping", "siw_ours",
+             "inbox", "done")
+
+
+def _cert(d, cn):
+    d.mkdir(parents=True, exist_ok=True)
+    p = subprocess.run(["openssl", "req", "-new", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-sha256",
+                        "-subj", f"/CN={cn}", "-keyout", str(d / "key.pem"), "-out", str(d / "cert.pem")],
+                       capture_output=True, text=True)
+    assert p.returncode == 0, p.stderr
+    return d / "key.pem", d / "cert.pem"
+
+
+def test_secure_boot_varstore_holds_our_mok(signing_key, tmp_path):
+    """The OVMF variable store as virt-firmware reads it back: Secure Boot on, our PK, Debian's CA
+    in db, and MokListRT under shim's GUID holding exactly our certificate."""
+    from virt.firmware.varstore.edk2 import Edk2VarStore
+    m = machine(tmp_path, signing_key[1], "debian")
+    assert m.subject == "ofedtool throwaway test key" and m.db == ["Debian Secure Boot CA"]
+    v = Edk2VarStore(str(m.vars)).get_varlist()
+    mok = v["MokListRT"]
+    assert str(mok.guid) == SHIM_GUID and mok.attr & 0x4  # runtime access: the kernel reads it after boot
+    subjects = [sl.x509.subject.rfc4514_string() for sl in mok.sigdb]
+    assert subjects == ["CN=ofedtool throwaway test key,O=ofedtool tests"], subjects
+    assert v["SecureBootEnable"].data == b"\x01" and v["PK"].sigdb[0].x509 is not None
+
+
+def test_sign_options_are_checked_first(tmp_path, signing_key):
+    key, cert = signing_key
+    p = run_cli("vmtest", "--kernel", "6.1", "--from", "6.12", "--tree", str(tmp_path), "--sign-key", str(key))
+    assert "--sign-key and --sign-cert go together" in error_line(p.stderr)
+    p = run_cli("vmtest", "--kernel", "6.1", "--from", "6.12", "--tree", str(tmp_path), "--mok-cert", str(cert))
+    assert "--mok-cert needs --sign-key" in error_line(p.stderr)
+
+
+def test_init_script_is_valid_sh_with_and_without_signing(tmp_path):
+    """The guest's /init, rendered both ways, parses as sh; a certificate name with quotes stays data."""
+    from ofedtool.vmtest import render_init
+    common = dict(release="6.1.0-56-amd64", ip="10.0.2.15", gid=_gid("10.0.2.15"), ours=[("ib_core", "ab")],
+                  inbox=[("ib_core", "cd", "kernel/x/ib_core.ko")], load=["updates/ofed/ib_core.ko"],
+                  load_names=["ib_core"], siw=[], ulp=None, ulp_load=[], loaded_names={"ib_core"})
+    evil = "O'Brien \"$(reboot)\" key"
+    for sig in (None, {"subject": evil, "mok": evil, "unsigned": "unsigned/ib_core.ko"}):
+        script = render_init(**common, sig=sig)
+        (tmp_path / "init").write_text(script)
+        p = subprocess.run(["sh", "-n", str(tmp_path / "init")], capture_output=True, text=True)
+        assert p.returncode == 0, p.stderr
+        assert ("unsigned_refused" in script) == (sig is not None)
+    assert "MOK='O'\"'\"'Brien \"$(reboot)\" key'" in script
+
+
+def _steps(res):
+    return {s["step"]: s for s in res["steps"]}
+
+
+@pytest.mark.slow
+@pytest.mark.network
+def test_signed_modules_load_under_sig_enforce_6_1(built_tree_6_1, signing_key, tmp_path):
+    key, cert = signing_key
+    p, res = _vmtest(built_tree_6_1, tmp_path / "vm", "--sign-key", str(key), "--sign-cert", str(cert))
+    assert p.returncode == 0, p.stderr[-3000:]
+    steps = _steps(res)
+    for step in SIG_STEPS:
+        assert steps.get(step, {}).get("status") == "PASS", (step, res["steps"])
+    assert "Secure boot enabled" in steps["secure_boot"]["detail"]
+    assert steps["mok_keyring"]["detail"].startswith("ofedtool throwaway test key: ")
+    assert "Key was rejected by service" in steps["unsigned_refused"]["detail"]
+    assert res["secure_boot"]["mok"] == "ofedtool throwaway test key"
+    print("vmtest seconds:", res["seconds"])
+
+
+@pytest.mark.slow
+@pytest.mark.network
+def test_modules_signed_by_a_key_not_in_mok_are_refused_6_1(built_tree_6_1, signing_key, tmp_path):
+    """Self-test: the MOK list holds another certificate. The guest loads that one, still refuses
+    the unsigned copy, and then refuses our signed modules: their key is not trusted."""
+    key, cert = signing_key
+    _, other = _cert(tmp_path / "other", "some other vendor")
+    p, res = _vmtest(built_tree_6_1, tmp_path / "vm", "--sign-key", str(key), "--sign-cert", str(cert),
+                     "--mok-cert", str(other))
+    assert p.returncode != 0
+    line = error_line(p.stderr)
+    assert "step load failed" in line and "Key was rejected by service" in line, line
+    steps = _steps(res)
+    assert steps["mok_keyring"]["status"] == "PASS" and steps["mok_keyring"]["detail"].startswith("some other vendor: ")
+    assert steps["unsigned_refused"]["status"] == "PASS"
+    assert steps["load"]["status"] == "FAIL" and steps["signed_load"]["status"] == "FAIL"
+
+
+@pytest.mark.slow
+@pytest.mark.network
+def test_signed_modules_load_under_sig_enforce_6_12(built_tree_6_12, signing_key, tmp_path):
+    key, cert = signing_key
+    out = tmp_path / "vm"
+    p = run_cli("--json", "vmtest", "--kernel", "6.12", "--from", "6.12", "--tree", str(built_tree_6_12), "-o",
+                str(out), "--timeout", "400", "--sign-key", str(key), "--sign-cert", str(cert))
+    assert p.returncode == 0, p.stderr[-3000:]
+    res = json.loads((out / "result.json").read_text())
+    steps = _steps(res)
+    for step in SIG_STEPS:
+        assert steps.get(step, {}).get("status") == "PASS", (step, res["steps"])
+    assert "Key was rejected by service" in steps["unsigned_refused"]["detail"]
+    print("vmtest seconds:", res["seconds"])

@@ -12,11 +12,14 @@ from pathlib import Path
 
 from ..errors import OfedError
 from ..report import cells_from_build, cells_from_vmtest, write_all
+from ..screenshot import screenshot
 
 
 def add_arguments(p) -> None:
     p.add_argument("trees", nargs="+", type=Path, metavar="TREE", help="built output directories")
     p.add_argument("-o", "--output", type=Path, required=True, help="report directory")
+    p.add_argument("--screenshot", type=Path, metavar="PNG",
+                   help="also render report.html in headless Chromium into this PNG (for CI artifacts)")
 
 
 def run(args, cache) -> dict:
@@ -41,6 +44,9 @@ def run(args, cache) -> dict:
     files = write_all(out, meta, cells)
     ok = all(c.status != "fail" for c in cells)
     failed = [f"{c.target}/{c.module}/{c.stage}" for c in cells if c.status == "fail"]
+    if args.screenshot:
+        files["screenshot"] = str(screenshot(Path(files["html"]), args.screenshot))
     return {"ok": ok, "reports": files, "failed": failed,
             "text": f"{len(cells)} cells, {len(failed)} failed: {', '.join(failed[:10]) or 'none'}\n"
-                    f"reports: {files['html']} {files['junit']} {files['json']}"}
+                    f"reports: {files['html']} {files['junit']} {files['json']}"
+                    + (f"\nscreenshot: {files['screenshot']}" if args.screenshot else "")}

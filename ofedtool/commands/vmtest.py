@@ -7,13 +7,16 @@ import time
 from argparse import Namespace
 from pathlib import Path
 
-from .. import ui
+from .. import secureboot, ui
 from ..catalog import resolve_target
 from ..errors import OfedError
 from ..image import fetch_image
 from ..pipeline import add_pipeline_arguments
 from ..userland import fetch_userland
-from ..vmtest import boot, build_initramfs, judge, load_tree, qemu_command, timings
+from ..package.common import check_key_pair, find_kernel_dir, sign_file_of
+from ..package.common import load_tree as load_package_tree
+from ..secureboot import Machine
+from ..vmtest import Signing, boot, build_initramfs, judge, load_tree, qemu_command, timings
 
 
 def add_arguments(p) -> None:
@@ -25,6 +28,13 @@ def add_arguments(p) -> None:
     p.add_argument("--omit-module", default="", metavar="M[,M]",
                    help="leave these of our modules out of the guest so the distro's are used "
                         "(a self-test: the build-id identity check must fail)")
+    p.add_argument("--sign-key", type=Path, help="private key (PEM): sign our modules with the target's sign-file and "
+                   "boot under UEFI Secure Boot (OVMF) with module.sig_enforce=1; an unsigned copy must be refused")
+    p.add_argument("--sign-cert", type=Path, help="X.509 certificate of --sign-key: enrolled in the guest's MOK list "
+                   "(MokListRT), as `mokutil --import` would on a user's machine")
+    p.add_argument("--mok-cert", type=Path, metavar="CERT",
+                   help="enroll this certificate in the MOK list instead of --sign-cert "
+                        "(a self-test: our modules, signed by a key the guest does not trust, must be refused)")
 
 
 def run(args, cache) -> dict:
@@ -33,6 +43,7 @@ def run(args, cache) -> dict:
     if args.kernel.startswith(("/", ".", "~", "local:")):
         raise OfedError(f"--kernel {args.kernel}: vmtest boots a distro kernel image: use a catalog kernel")
     target = resolve_target(args.kernel)
+    _check_signing_args(args)
     # Beside a given tree by default, where `ofedtool report TREE` finds it.
     out = args.output or (args.tree / "vmtest" if args.tree else Path("build") / f"vmtest-{target.id}_from-{args.from_}")
     out.mkdir(parents=True, exist_ok=True)
@@ -47,13 +58,15 @@ def run(args, cache) -> dict:
         userland = fetch_userland(cache, args.offline)
     t1 = time.monotonic()
     omit = tuple(m for m in args.omit_module.split(",") if m)
+    signing, machine = _secure_boot(args, cache, tree_dir, target, out)
     with ui.stage("vmtest", f"initramfs: busybox, rdma-core, {len(tree.modules)} modules"
-                  f"{' (omitting ' + ', '.join(omit) + ')' if omit else ''}"):
-        content = build_initramfs(image, tree, userland, out, omit)
+                  f"{' (omitting ' + ', '.join(omit) + ')' if omit else ''}{' signed' if signing else ''}"):
+        content = build_initramfs(image, tree, userland, out, omit, signing, machine.subject if machine else "")
     t2 = time.monotonic()
-    cmd = qemu_command(image, out / "initramfs.cpio.gz", args.accel)
+    cmd = qemu_command(image, out / "initramfs.cpio.gz", args.accel, machine=machine)
     console = out / "console.log"
-    with ui.stage("vmtest", f"booting {image.package} {image.version} (qemu {args.accel}, timeout {args.timeout:.0f}s)"):
+    mode = f", UEFI Secure Boot, MOK '{machine.subject}', sig_enforce" if machine else ""
+    with ui.stage("vmtest", f"booting {image.package} {image.version} (qemu {args.accel}{mode}, timeout {args.timeout:.0f}s)"):
         steps, timed_out, qemu_s = boot(cmd, console, args.timeout)
     ok, reason = judge(steps, timed_out, args.timeout)
     secs = {"build": round(built_s, 1), "fetch": round(t1 - t0 - built_s, 1), "initramfs": round(t2 - t1, 1),
@@ -66,7 +79,9 @@ def run(args, cache) -> dict:
     result = {"ok": ok, "reason": reason, "kernel": tree.release, "target": target.id, "tree": str(tree_dir),
               "image": {"package": image.package, "version": image.version},
               "userland": [f"{p['package']}={p['version']}" for p in userland.packages],
-              "initramfs": content, "qemu": cmd, "console": str(console), "seconds": secs,
+              "initramfs": content, "qemu": cmd,
+              "secure_boot": {"mok": machine.subject, "db": machine.db, "vars": str(machine.vars),
+                              "firmware": str(machine.code)} if machine else None, "console": str(console), "seconds": secs,
               "steps": [s.__dict__ for s in steps], "text": "\n".join(rows)}
     (out / "result.json").write_text(json.dumps({k: v for k, v in result.items() if k != "text"},
                                                 indent=2, sort_keys=True, default=str) + "\n")
@@ -75,6 +90,28 @@ def run(args, cache) -> dict:
         ui.info("\n".join(rows))
         raise OfedError(f"vmtest on {tree.release}: {reason}")
     return result
+
+
+def _check_signing_args(args) -> None:
+    if args.sign_key is None and args.sign_cert is None:
+        if args.mok_cert:
+            raise OfedError("--mok-cert needs --sign-key and --sign-cert (it replaces only what the MOK list trusts)")
+        return
+    check_key_pair(args.sign_key, args.sign_cert)
+    if args.mok_cert and not args.mok_cert.is_file():
+        raise OfedError(f"--mok-cert {args.mok_cert}: no such file")
+
+
+def _secure_boot(args, cache, tree_dir: Path, target, out: Path) -> tuple[Signing | None, Machine | None]:
+    """With --sign-key/--sign-cert: the signing of our modules and the Secure Boot machine."""
+    if args.sign_key is None and args.sign_cert is None:
+        return None, None
+    mok = args.mok_cert or args.sign_cert
+    ptree = load_package_tree(tree_dir)
+    sign_file = sign_file_of(find_kernel_dir(ptree, cache, None), ptree.release)
+    machine = secureboot.machine(out, mok, target.distro)
+    signer = secureboot.subject_cn(args.sign_cert)
+    return Signing(sign_file, args.sign_key.absolute(), args.sign_cert.absolute(), signer), machine
 
 
 def _build(args, cache, out: Path) -> Path:

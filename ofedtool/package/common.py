@@ -275,36 +275,60 @@ def prepare_modules(pkg: Package, work: Path, key: Path | None, cert: Path | Non
     when a key is given. Strip before signing: the signature covers the bytes before it, and
     stripping afterwards would cut it off. The tree itself stays as built."""
     if key is not None:
-        for what, p in (("--sign-key", key), ("--sign-cert", cert)):
-            if not Path(p).is_file():
-                raise OfedError(f"{what} {p}: no such file")
-    strip = require("strip", "binutils")
+        check_key_pair(key, cert)
     work.mkdir(parents=True, exist_ok=True)
     for m in pkg.tree.modules:
         dst = work / f"{m.name}.ko"
         shutil.copyfile(m.ko, dst)
-        p = subprocess.run([strip, "--strip-debug", str(dst)], capture_output=True, text=True)
-        if p.returncode != 0:
-            raise OfedError(f"strip --strip-debug {m.name}.ko: {(p.stderr.strip().splitlines() or ['failed'])[-1]}")
+        strip_module(dst)
         pkg.shipped_kos[m.name] = dst
     if key is not None:
         _sign(pkg, key, cert)
 
 
-def _sign(pkg: Package, key: Path, cert: Path) -> None:
-    if pkg.kernel_dir is None:
-        raise OfedError(f"no build tree for {pkg.tree.release} to take scripts/sign-file from: give --kernel-dir")
-    sign_file = pkg.kernel_dir / "scripts" / "sign-file"
+def check_key_pair(key: Path | None, cert: Path | None) -> None:
+    if (key is None) != (cert is None):
+        raise OfedError("--sign-key and --sign-cert go together: give both or neither")
+    for what, p in (("--sign-key", key), ("--sign-cert", cert)):
+        if not Path(p).is_file():
+            raise OfedError(f"{what} {p}: no such file")
+
+
+def strip_module(ko: Path) -> None:
+    """strip --strip-debug in place (never on a signed module: it would cut the signature off)."""
+    strip = require("strip", "binutils")
+    p = subprocess.run([strip, "--strip-debug", str(ko)], capture_output=True, text=True)
+    if p.returncode != 0:
+        raise OfedError(f"strip --strip-debug {ko.name}: {(p.stderr.strip().splitlines() or ['failed'])[-1]}")
+
+
+def sign_file_of(kernel_dir: Path | None, release: str) -> Path:
+    """The target's own scripts/sign-file: it appends the signature in the layout its kernel reads."""
+    if kernel_dir is None:
+        raise OfedError(f"no build tree for {release} to take scripts/sign-file from: give --kernel-dir")
+    sign_file = kernel_dir / "scripts" / "sign-file"
     if not os.access(sign_file, os.X_OK):
         raise OfedError(f"{sign_file} does not exist: the target's build tree has no sign-file")
-    for name, ko in pkg.shipped_kos.items():
-        p = subprocess.run([str(sign_file), "sha256", str(key), str(cert), str(ko)], capture_output=True, text=True)
-        if p.returncode != 0:
-            msg = (p.stderr.strip().splitlines() or ["failed"])[-1]
-            raise OfedError(f"sign-file on {name}.ko: {msg}")
-    first = next(iter(pkg.shipped_kos.values()))
-    signer = subprocess.run(["modinfo", "-F", "signer", str(first)], capture_output=True, text=True).stdout.strip()
-    pkg.signer = signer or "unknown"
+    return sign_file
+
+
+def sign_module(sign_file: Path, key: Path, cert: Path, ko: Path) -> None:
+    """Append a sha256 module signature to ko in place."""
+    p = subprocess.run([str(sign_file), "sha256", str(key), str(cert), str(ko)], capture_output=True, text=True)
+    if p.returncode != 0:
+        msg = (p.stderr.strip().splitlines() or ["failed"])[-1]
+        raise OfedError(f"sign-file on {ko.name}: {msg}")
+
+
+def signer_of(ko: Path) -> str:
+    return subprocess.run(["modinfo", "-F", "signer", str(ko)], capture_output=True, text=True).stdout.strip()
+
+
+def _sign(pkg: Package, key: Path, cert: Path) -> None:
+    sign_file = sign_file_of(pkg.kernel_dir, pkg.tree.release)
+    for ko in pkg.shipped_kos.values():
+        sign_module(sign_file, key, cert, ko)
+    pkg.signer = signer_of(next(iter(pkg.shipped_kos.values()))) or "unknown"
     ui.info(f"[package] signed {len(pkg.shipped_kos)} modules (sha256, signer: {pkg.signer})")
 
 
