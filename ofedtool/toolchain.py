@@ -104,9 +104,7 @@ def fetch(cache, target: Target, build_dir: Path, kernel_cc: str, kbuild: list[t
     host = _HOST_ARCH.get(platform.machine(), platform.machine())
     if host != target.arch:
         raise OfedError(f"kernel {target.id}: its {target.arch} toolchain cannot run on this {host} host")
-    require("apt-get", "apt")
-    require("dpkg-deb", "dpkg")
-    require("patchelf", "patchelf")
+    require_tools()
     apt = Apt(cache, target.suites, arch=target.arch, offline=offline)
     apt.update()
     packages = _pin(apt, packages, kernel_cc)
@@ -141,6 +139,12 @@ def fetch(cache, target: Target, build_dir: Path, kernel_cc: str, kbuild: list[t
     tc = load(cache.path(rel))
     _smoke(tc, packages)
     return Toolchain(tc.root, tc.packages, _helpers(cache, tc, build_dir, kbuild))
+
+
+def require_tools() -> None:
+    require("apt-get", "apt")
+    require("dpkg-deb", "dpkg")
+    require("patchelf", "patchelf")
 
 
 def load(root: Path) -> Toolchain:

@@ -52,6 +52,9 @@ def fetch_headers(cache, query: str, offline: bool = False) -> tuple[Target | No
     if is_local(query):
         return None, local.fetch(query)
     target = resolve_target(query)
+    if target.toolchain:
+        from ..toolchain import require_tools
+        require_tools()  # before any download: a missing patchelf leaves the cache as it was
     if target.headers.get("provider") == "debian":
         tree = debian.fetch(cache, target, offline=offline)
         return target, with_toolchain(cache, target, tree, offline)
