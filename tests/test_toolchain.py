@@ -80,6 +80,44 @@ def test_library_missing_from_the_closure_is_an_error(tmp_path):
         relocate(root, root)
 
 
+def _fake_toolchain(tmp_path: Path, major: str, binutils=("as", "ld", "ar", "nm", "objcopy", "objdump",
+                                                               "readelf", "strip")):
+    from ofedtool.toolchain import Toolchain
+    bin_dir = tmp_path / "tc" / "root" / "usr" / "bin"
+    bin_dir.mkdir(parents=True)
+    gcc = bin_dir / "x86_64-linux-gnu-gcc-14"
+    gcc.write_text(f"#!/bin/sh\necho {major}\n")
+    gcc.chmod(0o755)
+    for prog in binutils:
+        (bin_dir / f"x86_64-linux-gnu-{prog}").write_text("")
+    build = tmp_path / "build"
+    build.mkdir()
+    (build / ".config").write_text('CONFIG_CC_VERSION_TEXT="x86_64-linux-gnu-gcc-14 (Debian 14.2.0-19) 14.2.0"\n')
+    return Toolchain(tmp_path / "tc", ({"package": "gcc-14", "version": "14.2.0-19"},)), build
+
+
+def test_declared_toolchain_gives_cc_and_prefixed_binutils(tmp_path):
+    from ofedtool.kbuild import toolchain_programs
+    tc, build = _fake_toolchain(tmp_path, "14")
+    progs = toolchain_programs(build, tc)
+    assert progs["CC"] == str(tc.bin / "x86_64-linux-gnu-gcc-14")
+    assert progs["LD"] == str(tc.bin / "x86_64-linux-gnu-ld") and progs["STRIP"] == str(tc.bin / "x86_64-linux-gnu-strip")
+
+
+def test_declared_toolchain_of_another_major_is_an_error(tmp_path):
+    from ofedtool.kbuild import toolchain_programs
+    tc, build = _fake_toolchain(tmp_path, "12")
+    with pytest.raises(OfedError, match=r"has gcc 12, but the kernel in .* was built with 'x86_64-linux-gnu-gcc-14"):
+        toolchain_programs(build, tc)
+
+
+def test_declared_toolchain_without_binutils_names_the_program(tmp_path):
+    from ofedtool.kbuild import toolchain_programs
+    tc, build = _fake_toolchain(tmp_path, "14", binutils=("as",))
+    with pytest.raises(OfedError, match="has no x86_64-linux-gnu-ld"):
+        toolchain_programs(build, tc)
+
+
 @pytest.mark.slow
 @pytest.mark.network
 def test_debian_13_builds_a_module_with_its_own_gcc_14(cache, tmp_path):

@@ -7,8 +7,8 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from ..catalog import Target, resolve_target
-from ..toolchain import Toolchain
 from ..errors import OfedError
+from ..toolchain import Toolchain
 
 
 @dataclass(frozen=True)
