@@ -12,6 +12,7 @@ import os
 import re
 import shutil
 import subprocess
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -83,6 +84,9 @@ class Apt:
             "-o", "Dir::Cache::pkgcache=pkgcache.bin",
             "-o", "Dir::Cache::srcpkgcache=srcpkgcache.bin",
             "-o", f"Dir::Etc::Preferences={r}/preferences",
+            # An empty dpkg status: the host's installed packages must not satisfy a dependency
+            # of the target's suites (closure() would skip bookworm's libc6 as "installed").
+            "-o", f"Dir::State::status={r}/status",
             "-o", f"Dir::Etc::PreferencesParts={r}/preferences.d",
             "-o", f"APT::Architecture={self.arch}",
             "-o", "APT::Architectures::=" + self.arch,
@@ -98,8 +102,8 @@ class Apt:
             raise OfedError(f"{what} failed: {err}")
         return p.stdout
 
-    def _query(self, args: list[str], what: str) -> str:
-        """apt-cache ARGS, memoised per index state. Each apt-cache call re-reads the whole
+    def _query(self, args: list[str], what: str, program: str = "apt-cache") -> str:
+        """apt-cache ARGS (or a read-only apt-get -s), memoised per index state. Each call re-reads the whole
         index (~2 s for several suites); its answer is a pure function of the downloaded lists,
         so it is kept in queries.json, keyed by the lists' names, sizes and mtimes: any
         `apt-get update` that changes them starts a fresh memo."""
@@ -109,7 +113,7 @@ class Apt:
         except OSError:
             state = []
         fp = hashlib.sha256(repr((self._sources(), self.arch, state)).encode()).hexdigest()
-        key = "\0".join(args)
+        key = "\0".join([program, *args] if program != "apt-cache" else args)
         memo_file = self.root / "queries.json"
         try:
             memo = json.loads(memo_file.read_text())
@@ -119,7 +123,7 @@ class Apt:
             memo = {"index": fp, "answers": {}}
         if key in memo["answers"]:
             return memo["answers"][key]
-        out = self._run(["apt-cache", *self._opts(), *args], what)
+        out = self._run([program, *self._opts(), *args], what)
         memo["answers"][key] = out
         tmp = memo_file.with_name(f"queries.json.{os.getpid()}.tmp")
         try:
@@ -139,6 +143,7 @@ class Apt:
             (self.root / "cache" / "archives" / "partial").mkdir(parents=True, exist_ok=True)
             (self.root / "sources.list.d").mkdir(exist_ok=True)
             (self.root / "preferences.d").mkdir(exist_ok=True)
+            (self.root / "status").touch()
             sources = self._sources()
             sl = self.root / "sources.list"
             fresh = stamp.exists() and sl.exists() and sl.read_text() == sources
@@ -193,18 +198,53 @@ class Apt:
             raise OfedError(f"package {package} not found in Debian suites {', '.join(s.name for s in self.suites)}")
         return vers[0]
 
+    def closure(self, packages: list[str]) -> list[tuple[str, str]]:
+        """(package, version) of the packages and everything they Depend/Pre-Depend on, as apt's
+        own resolver picks them on an empty system (alternatives, virtual packages and version
+        constraints are its business), without Recommends."""
+        out = self._query(["-s", "-q", "install", "--no-install-recommends", *packages],
+                          f"resolving {' '.join(packages)}", program="apt-get")
+        found = re.findall(r"^Inst (\S+) (?:\[[^\]]*\] )?\((\S+) ", out, re.M)
+        if not found:
+            raise OfedError(f"resolving {' '.join(packages)} in Debian suites {self.name}: apt chose nothing")
+        return sorted(found)
+
     # -- download --------------------------------------------------------------------
-    def download(self, package: str, version: str) -> Deb:
-        """The .deb in the cache, downloaded and verified against the signed index on first use."""
+    def download_all(self, wanted: list[tuple[str, str]]) -> list[Deb]:
+        """download() for many packages, fetching the missing ones in one apt-get call (one index
+        read instead of one per package: a toolchain closure is ~30 packages)."""
+        missing = [(p, v) for p, v in wanted if not self.cache.path(self._entry(p, v)).exists()]
+        if len(missing) < 2:
+            return [self.download(p, v) for p, v in wanted]
+        self.cache.path("debs").mkdir(parents=True, exist_ok=True)
+        # A batch dir is only a source for the per-package entries, which are still made whole
+        # and verified one by one; a killed run leaves a .batch-* that nothing trusts.
+        with tempfile.TemporaryDirectory(dir=self.cache.path("debs"), prefix=".batch-") as batch:
+            size = sum(int(self.show(p, v).get("Size", 0)) for p, v in missing)
+            ui.info(f"[apt] downloading {len(missing)} packages ({size >> 20} MiB)")
+            self._run(["sh", "-c", 'cd "$1" && shift && exec apt-get "$@"', "sh", batch, *self._opts(), "-q",
+                       "download", *(f"{p}={v}" for p, v in missing)], f"apt-get download ({len(missing)} packages)")
+            return [self.download(p, v, prefetched=Path(batch)) for p, v in wanted]
+
+    def _entry(self, package: str, version: str) -> str:
+        return f"debs/{package}_{version.replace(':', '%3a')}"
+
+    def download(self, package: str, version: str, prefetched: Path | None = None) -> Deb:
+        """The .deb in the cache, downloaded and verified against the signed index on first use
+        (taken from `prefetched`, a dir download_all() filled, when it is there)."""
         info = self.show(package, version)
         expected = info.get("SHA256", "")
-        fname = f"{package}_{version.replace(':', '%3a')}_{info.get('Architecture', self.arch)}.deb"
+        fname = _deb_name(package, version, info.get("Architecture", self.arch))
 
         def create(tmp: Path) -> None:
             tmp.mkdir(parents=True)
-            ui.info(f"[apt] downloading {package} {version} ({int(info.get('Size', 0)) >> 20} MiB)")
-            self._run(["sh", "-c", 'cd "$1" && shift && exec apt-get "$@"', "sh", str(tmp), *self._opts(),
-                       "-q", "download", f"{package}={version}"], f"apt-get download {package}={version}")
+            ready = prefetched / fname if prefetched else None
+            if ready is not None and ready.exists():
+                os.rename(ready, tmp / ready.name)
+            else:
+                ui.info(f"[apt] downloading {package} {version} ({int(info.get('Size', 0)) >> 20} MiB)")
+                self._run(["sh", "-c", 'cd "$1" && shift && exec apt-get "$@"', "sh", str(tmp), *self._opts(),
+                           "-q", "download", f"{package}={version}"], f"apt-get download {package}={version}")
             debs = list(tmp.glob("*.deb"))
             if len(debs) != 1:
                 raise OfedError(f"apt-get download {package}={version}: expected one .deb, got {len(debs)}")
@@ -213,9 +253,14 @@ class Apt:
                 raise OfedError(f"{debs[0].name}: sha256 {got} does not match the index ({expected})")
             os.rename(debs[0], tmp / fname)
 
-        entry = self.cache.ensure(f"debs/{package}_{version.replace(':', '%3a')}", create)
+        entry = self.cache.ensure(self._entry(package, version), create)
         path = entry / fname
         return Deb(package, version, path, expected or sha256_file(path), path.stat().st_size)
+
+
+def _deb_name(package: str, version: str, arch: str) -> str:
+    """The file name apt-get download gives a package (the epoch's colon is escaped)."""
+    return f"{package}_{version.replace(':', '%3a')}_{arch}.deb"
 
 
 def unpack(debs: list[Deb], root: Path) -> None:

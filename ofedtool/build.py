@@ -147,7 +147,8 @@ def compile_tree(tree: Path, ktree: KernelTree, modules: list[Module], jobs: int
     require("make", "make")
     log = tree / "build.log"
     cc = compiler_command(ktree.cc, ccache)
-    cmd = ["make", "-C", str(tree), "-k", f"-j{jobs}", f"KERNELDIR={ktree.build_dir}", f"CC={cc}", "modules"]
+    cmd = ["make", "-C", str(tree), "-k", f"-j{jobs}", f"KERNELDIR={ktree.build_dir}", *ktree.make_vars(cc),
+           "modules"]
     env = dict(os.environ, LC_ALL="C")
     if cc.startswith("ccache "):
         # Paths under the tree are hashed relative to it: the same sources generated into

@@ -41,6 +41,9 @@ class Target:
     headers: dict = field(hash=False)
     source: dict = field(hash=False)
     path: str = ""
+    # [toolchain]: the compiler and binutils to build with, fetched from the target's own
+    # release when the host's cannot build its kernel (Debian 13's gcc-14 on a Debian 12 host).
+    toolchain: dict = field(default_factory=dict, hash=False)
 
 
 @dataclass(frozen=True)
@@ -76,7 +79,7 @@ def load_targets(root: Path | None = None) -> list[Target]:
                 series=d["series"], flavour=d["flavour"], arch=d["arch"],
                 suites=tuple(d.get("suites", ())), aliases=tuple(d.get("aliases", ())),
                 module_dir=d.get("module_dir", "updates"), headers=d["headers"],
-                source=d.get("source", {}), path=str(p),
+                source=d.get("source", {}), path=str(p), toolchain=d.get("toolchain", {}),
             ))
         except KeyError as e:
             raise OfedError(f"catalog file {p}: missing key {e}") from None

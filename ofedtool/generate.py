@@ -45,7 +45,7 @@ def _sha(path: Path) -> str:
 def run_feature_probes(cache, build: BuildTree, jobs: int):
     from .probes import load_probes, run_probes
     probes = load_probes(data_dir("backports") / "probes")
-    return run_probes(probes, inspect_tree(build.build_dir), cache.root, jobs)
+    return run_probes(probes, inspect_tree(build.build_dir, build.toolchain), cache.root, jobs)
 
 
 def render(template: str, **ctx) -> str:
@@ -180,7 +180,8 @@ def generate(cache, src: SourceTree, build: BuildTree, cat: Catalog, modules: li
                 "inputs": key,
                 "source": src.manifest(),
                 "target": {"id": target_id or build.target_id, "release": build.release,
-                           **{k: v for k, v in build.provenance.items() if k != "build_dir"}},
+                           **{k: v for k, v in build.manifest().items()
+                              if k not in ("build_dir", "release", "target")}},
                 "modules": [{"name": m.name, "dir": m.dir, "rule": m.rule, "class": m.cls} for m in modules],
                 "copied": copied,
                 "target_source": ysrc.manifest() if ysrc else None,
@@ -249,10 +250,13 @@ def inputs_key(src: SourceTree, build: BuildTree, modules: list[Module], ysrc: S
     """Content address of everything that decides the generated tree: the sources' provenance,
     the target tree's identity, the selection, and every file of backports/ and recipes/."""
     h = hashlib.sha256()
-    h.update(json.dumps({"ofedtool": __version__, "src": src.manifest(), "ysrc": ysrc.manifest() if ysrc else None,
-                         "tree": tree_id(build.build_dir), "release": build.release,
-                         "modules": [m.name for m in modules], "skipped": skipped or {}},
-                        sort_keys=True).encode())
+    ident = {"ofedtool": __version__, "src": src.manifest(), "ysrc": ysrc.manifest() if ysrc else None,
+             "tree": tree_id(build.build_dir), "release": build.release,
+             "modules": [m.name for m in modules], "skipped": skipped or {}}
+    if build.toolchain:
+        # The probes ran with it (only when set: other targets' keys, and trees, stay as they were)
+        ident["toolchain"] = build.toolchain.root.name
+    h.update(json.dumps(ident, sort_keys=True).encode())
     for d in (data_dir("backports"), data_dir("recipes")):
         for f in sorted(p for p in d.rglob("*") if p.is_file()):
             h.update(str(f.relative_to(d)).encode() + b"\0" + f.read_bytes() + b"\0")

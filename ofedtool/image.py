@@ -9,6 +9,7 @@ depmod'ed here once, before it is renamed into place.
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
@@ -76,6 +77,12 @@ def fetch_image(cache, target: Target, build: BuildTree, offline: bool = False) 
             ui.info(f"[image] unpacking {deb.path.name} and running depmod")
             unpack([deb], tmp / "root")
             mods = tmp / "root" / "lib" / "modules" / build.release
+            usr_mods = tmp / "root" / "usr" / "lib" / "modules" / build.release
+            if not mods.exists() and usr_mods.is_dir():
+                # Debian 13's packages ship /usr/lib/modules (merged /usr); the entry keeps one
+                # layout, which the bookworm depmod -b also reads, so every reader finds lib/modules.
+                mods.parent.mkdir(parents=True)
+                os.rename(usr_mods, mods)
             if not mods.is_dir() or not (tmp / "root" / "boot" / f"vmlinuz-{build.release}").exists():
                 raise OfedError(f"{deb.path.name}: no boot/vmlinuz-{build.release} or lib/modules/{build.release}")
             _run(["depmod", "-b", str(tmp / "root"), build.release], f"depmod for {build.release}")

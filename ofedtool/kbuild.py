@@ -10,9 +10,13 @@ import subprocess
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from . import ui
 from .errors import OfedError
+
+if TYPE_CHECKING:
+    from .toolchain import Toolchain
 
 # The files a prepared (modules_prepare'd or distro headers) build tree must have for M= builds.
 _REQUIRED = (".config", "Module.symvers", "Makefile")
@@ -37,9 +41,16 @@ class KernelTree:
     release: str  # what `uname -r` and vermagic say, e.g. 6.1.0-56-amd64
     cc: str  # compiler program passed as CC=
     arch: str  # SRCARCH, e.g. x86
+    # Further make variables (LD=, AR=, ...): the binutils of a fetched toolchain; empty means
+    # the names the kernel's Makefile derives from CROSS_COMPILE, found on PATH.
+    tools: tuple[tuple[str, str], ...] = ()
+
+    def make_vars(self, cc: str | None = None) -> list[str]:
+        """CC= and the other tool variables for make (cc: CC as given, e.g. behind ccache)."""
+        return [f"CC={cc or self.cc}", *(f"{k}={v}" for k, v in self.tools)]
 
 
-def inspect_tree(build_dir: Path) -> KernelTree:
+def inspect_tree(build_dir: Path, toolchain: Toolchain | None = None) -> KernelTree:
     build_dir = Path(build_dir).resolve()
     if not build_dir.is_dir():
         raise OfedError(f"kernel build tree {build_dir} does not exist")
@@ -47,12 +58,39 @@ def inspect_tree(build_dir: Path) -> KernelTree:
     if missing:
         raise OfedError(f"kernel build tree {build_dir} is not prepared: missing {', '.join(missing)}")
     source_dir(build_dir)  # fail early if the headers are not reachable
+    programs = toolchain_programs(build_dir, toolchain) if toolchain else {}
     return KernelTree(
         build_dir=build_dir,
         release=_release(build_dir),
-        cc=choose_compiler(build_dir),
+        cc=programs.pop("CC") if programs else choose_compiler(build_dir),
         arch=_arch(build_dir),
+        tools=tuple(sorted(programs.items())),
     )
+
+
+def compiler_text(build_dir: Path) -> str:
+    """CONFIG_CC_VERSION_TEXT: what `$(CC) --version | head -1` said when the kernel was built."""
+    text = _config_values(Path(build_dir)).get("CONFIG_CC_VERSION_TEXT", "").strip('"')
+    if not text:
+        raise OfedError(f"{build_dir}/.config has no CONFIG_CC_VERSION_TEXT: cannot tell which compiler built the kernel")
+    return text
+
+
+def toolchain_programs(build_dir: Path, toolchain: Toolchain) -> dict[str, str]:
+    """Make variables for the target's declared toolchain: the program that built the kernel,
+    taken from the toolchain, which must be of the kernel compiler's family and major version
+    (a catalog that declares gcc-14 for a gcc-15 kernel is a catalog bug, not a fallback)."""
+    text = compiler_text(build_dir)
+    programs = toolchain.programs(text.split()[0].rsplit("/", 1)[-1])
+    got, wanted = _installed_major(programs["CC"]), _major(text)
+    if got != wanted:
+        raise OfedError(f"toolchain {toolchain.root.name} has {family_of(text)} {got}, but the kernel in "
+                        f"{build_dir} was built with '{text}'")
+    return programs
+
+
+def family_of(version_text: str) -> str:
+    return "clang" if "clang" in version_text.split("(")[0] else "gcc"
 
 
 def source_dir(build_dir: Path) -> Path:
@@ -110,18 +148,19 @@ def _config_values(build_dir: Path) -> dict[str, str]:
 
 
 def choose_compiler(build_dir: Path) -> str:
-    """The compiler the kernel was built with if we have it, else the nearest version we do have.
+    """The host's compiler the kernel was built with if we have it, else the nearest version we
+    do have. (A target whose catalog file declares a [toolchain] never gets here: inspect_tree
+    takes the declared one.)
 
     Module objects must match the kernel's compiler family; a different major version is
     tolerated by kbuild (Debian sets DEBIAN_KERNEL_NO_CC_VERSION_CHECK) and, measured, gcc-12
-    builds 5.10 modules cleanly, while bookworm has no gcc-10.
+    builds 5.10 modules cleanly, while bookworm has no gcc-10. An older major fails on a newer
+    kernel's flags: gcc-12 rejects Debian 13's -fmin-function-alignment=16, hence its [toolchain].
     """
     build_dir = Path(build_dir)
-    text = _config_values(build_dir).get("CONFIG_CC_VERSION_TEXT", "").strip('"')
-    if not text:
-        raise OfedError(f"{build_dir}/.config has no CONFIG_CC_VERSION_TEXT: cannot tell which compiler built the kernel")
+    text = compiler_text(build_dir)
     program = text.split()[0]
-    family = "clang" if "clang" in text.split("(")[0] else "gcc"
+    family = family_of(text)
     if family == "gcc" and "gcc" in program and shutil.which(program):
         if not re.search(r"gcc$", program) or _same_major(program, text):
             return program
@@ -178,7 +217,7 @@ def _available(family: str) -> list[tuple[int, str]]:
 
 
 def make_args(tree: KernelTree, m_dir: Path, jobs: int, extra: Sequence[str] = ()) -> list[str]:
-    return ["make", "-C", str(tree.build_dir), f"M={m_dir}", f"CC={tree.cc}", f"-j{jobs}", *extra]
+    return ["make", "-C", str(tree.build_dir), f"M={m_dir}", *tree.make_vars(), f"-j{jobs}", *extra]
 
 
 _TREE_IDS: dict[tuple, str] = {}

@@ -29,8 +29,13 @@ def test_bad_input(tmp_path, args, needle):
     assert _snapshot(tmp_path / "c") == []
 
 
-@pytest.mark.parametrize("tool,package", [("apt-get", "apt"), ("dpkg-deb", "dpkg")])
-def test_missing_tool_names_debian_package(tmp_path, tool, package):
+@pytest.mark.parametrize("tool,package,args", [
+    ("apt-get", "apt", ["--from", "6.12", "--source", "debian"]),
+    ("dpkg-deb", "dpkg", ["--from", "6.12", "--source", "debian"]),
+    # Debian 13 is built with its own relocated gcc-14: without patchelf nothing is downloaded.
+    ("patchelf", "patchelf", ["--kernel", "debian-13"]),
+])
+def test_missing_tool_names_debian_package(tmp_path, tool, package, args):
     # A PATH that has everything of /usr/bin and /bin except the tool.
     fake = tmp_path / "bin"
     fake.mkdir()
@@ -38,8 +43,7 @@ def test_missing_tool_names_debian_package(tmp_path, tool, package):
         for exe in Path(d).iterdir():
             if exe.name != tool and not (fake / exe.name).exists():
                 os.symlink(exe, fake / exe.name)
-    p = run_cli("--cache-dir", str(tmp_path / "c"), "fetch", "--from", "6.12", "--source", "debian",
-                env={"PATH": str(fake)})
+    p = run_cli("--cache-dir", str(tmp_path / "c"), "fetch", *args, env={"PATH": str(fake)})
     assert p.returncode != 0
     err = error_line(p.stderr)
     assert f"'{tool}'" in err and f"'{package}'" in err

@@ -10,6 +10,12 @@ def test_catalog_has_required_targets():
     assert {"5.10", "6.1", "6.12", "7.2", "7.3"} <= set(load_sources())
 
 
+def test_only_debian_13_declares_its_own_toolchain():
+    # Its kernel's gcc-14 is not on a Debian 12 host; the others' compilers (or a near one) are.
+    declared = {t.id: t.toolchain for t in load_targets() if t.toolchain}
+    assert declared == {"debian-13": {"provider": "debian", "packages": ["gcc-14", "binutils"]}}
+
+
 @pytest.mark.parametrize("query,expected", [
     ("6.1", "debian-12"), ("5.10", "debian-11"), ("6.12", "debian-12-6.12"), ("trixie", "debian-13"),
     ("debian-12-cloud", "debian-12-cloud"), ("debian-12", "debian-12"), ("6.1-rt", "debian-12-rt"),

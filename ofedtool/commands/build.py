@@ -28,7 +28,7 @@ def run(args, cache) -> dict:
     inp = resolve_and_fetch(args, cache)
     g = generate(cache, inp.source, inp.build, inp.catalog, inp.modules, output_dir(args, inp), args.jobs,
                  inp.target_id, inp.target_source, inp.skipped)
-    ktree = inspect_tree(inp.build.build_dir)
+    ktree = inspect_tree(inp.build.build_dir, inp.build.toolchain)
     with ui.stage("build", f"make -j{args.jobs} against {ktree.release} (CC={ktree.cc})"):
         res = compile_tree(g.out, ktree, inp.modules, args.jobs, ccache=args.ccache)
     c = res.counts()

@@ -45,6 +45,8 @@ def run(args, cache) -> dict:
             _, tree = fetch_headers(cache, k, args.offline)
         trees.append(tree.manifest() | {"build_dir": str(tree.build_dir)})
         text.append(f"kernel  {tree.release} ({tree.target_id}) {tree.build_dir}")
+        if tree.toolchain:
+            text.append(f"  toolchain {tree.toolchain.root.name}: {tree.toolchain.bin}")
     if trees:
         out["kernel"] = trees[0]   # the first, for single-kernel callers
         out["kernels"] = trees

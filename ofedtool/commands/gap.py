@@ -24,7 +24,7 @@ def run(args, cache) -> dict:
     out = args.output or Path(str(output_dir(args, inp)) + "_gap")
     g = generate(cache, inp.source, inp.build, inp.catalog, inp.modules, out, args.jobs,
                  inp.target_id, inp.target_source, inp.skipped, pristine=True)
-    ktree = inspect_tree(inp.build.build_dir)
+    ktree = inspect_tree(inp.build.build_dir, inp.build.toolchain)
     with ui.stage("build", f"make -k -j{args.jobs} of the pristine tree against {ktree.release}"):
         res = compile_tree(g.out, ktree, inp.modules, args.jobs)
     apis = parse(Path(res.log).read_text(errors="replace"), g.out, ktree.build_dir)

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from ..catalog import Target, resolve_target
 from ..errors import OfedError
+from ..toolchain import Toolchain
 
 
 @dataclass(frozen=True)
@@ -16,10 +17,17 @@ class BuildTree:
     release: str        # uname -r of the kernel it builds for (6.1.0-56-amd64)
     target_id: str      # catalog id, or "local"
     provenance: dict
+    # The target's own compiler and binutils (ofedtool/toolchain.py) when its catalog file
+    # declares them; None builds with the host's compiler (kbuild.choose_compiler).
+    toolchain: Toolchain | None = None
 
     def manifest(self) -> dict:
+        # the entry's name, not its path: a generated tree's manifest must not depend on the cache's place
+        tc = {"toolchain": {"entry": self.toolchain.root.name,
+                            "packages": [f"{p['package']}={p['version']}" for p in self.toolchain.packages]}
+              } if self.toolchain else {}
         return {"build_dir": str(self.build_dir), "release": self.release, "target": self.target_id,
-                **self.provenance}
+                **self.provenance, **tc}
 
 
 def kernel_release(build_dir: Path) -> str:
@@ -44,9 +52,26 @@ def fetch_headers(cache, query: str, offline: bool = False) -> tuple[Target | No
     if is_local(query):
         return None, local.fetch(query)
     target = resolve_target(query)
+    if target.toolchain:
+        from ..toolchain import require_tools
+        require_tools()  # before any download: a missing patchelf leaves the cache as it was
     if target.headers.get("provider") == "debian":
-        return target, debian.fetch(cache, target, offline=offline)
+        tree = debian.fetch(cache, target, offline=offline)
+        return target, with_toolchain(cache, target, tree, offline)
     raise OfedError(f"kernel {target.id}: unknown headers provider {target.headers.get('provider')!r}")
+
+
+def with_toolchain(cache, target: Target, tree: BuildTree, offline: bool = False) -> BuildTree:
+    """The tree with the toolchain its target declares, pinned to the kernel's compiler version."""
+    if not target.toolchain:
+        return tree
+    from .. import toolchain, ui
+    from ..kbuild import compiler_text
+    kbuild = [(p["package"], p["version"]) for p in tree.provenance.get("packages", [])
+              if p["package"].startswith("linux-kbuild-")]
+    with ui.stage("toolchain", f"{target.id}'s own ({', '.join(target.toolchain.get('packages', []))})"):
+        tc = toolchain.fetch(cache, target, tree.build_dir, compiler_text(tree.build_dir), kbuild, offline)
+    return replace(tree, toolchain=tc)
 
 
 def load_build_tree(root: Path) -> BuildTree:

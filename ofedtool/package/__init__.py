@@ -14,7 +14,7 @@ from pathlib import Path
 
 from .. import ui
 from ..errors import OfedError
-from .common import (DEFAULT_NAME, Package, check_name, find_kernel_dir, load_tree, private_tmp, sha256sums,
+from .common import (DEFAULT_NAME, Package, check_name, find_kernel_dir, find_strip, load_tree, private_tmp, sha256sums,
                      prepare_modules, signature_state, source_date_epoch)
 
 FORMATS = ("dkms", "rpm", "deb")
@@ -50,7 +50,8 @@ def package(tree_dir: Path, out: Path, opts: Options, cache) -> dict:
         raise OfedError("--sign-key and --sign-cert go together: give both or neither")
     epoch, epoch_from = source_date_epoch(tree.manifest, cache)
     pkg = Package(tree=tree, name=opts.name, counter=opts.counter, epoch=epoch, epoch_from=epoch_from,
-                  module_dir="", kernel_dir=find_kernel_dir(tree, cache, opts.kernel_dir))
+                  module_dir="", kernel_dir=find_kernel_dir(tree, cache, opts.kernel_dir),
+                  strip=find_strip(tree, cache))
     out = Path(out).absolute()
     out.mkdir(parents=True, exist_ok=True)
     made: dict[str, list[str]] = {}

@@ -83,6 +83,7 @@ class Package:
     epoch_from: str  # where it came from, for the summary
     module_dir: str  # under /lib/modules/<kver>/, e.g. updates/ofed-rdma
     kernel_dir: Path | None  # the target's build tree (sign-file), when found
+    strip: str | None = None  # the built-with toolchain's strip (find_strip); None: the host's
     shipped_kos: dict[str, Path] = field(default_factory=dict)  # module name -> stripped (signed) copy
     signer: str | None = None
 
@@ -253,6 +254,16 @@ def sha256sums(out_dir: Path, files: list[Path]) -> Path:
 # ---------------------------------------------------------------- kernel build tree, signing
 
 
+def find_strip(tree: Tree, cache) -> str | None:
+    """The strip of the toolchain the tree was built with (a target's own, named in its manifest)
+    when it is in the cache: the binutils that wrote the .ko also rewrite it."""
+    entry = (tree.manifest.get("target", {}).get("toolchain") or {}).get("entry")
+    if cache is None or not entry:
+        return None
+    found = sorted(cache.path("toolchains", entry, "root", "usr", "bin").glob("*-linux-*-strip"))
+    return str(found[0]) if found else None
+
+
 def find_kernel_dir(tree: Tree, cache, given: Path | None) -> Path | None:
     """The target's build tree: --kernel-dir, else the cached Debian headers the tree was built
     against (named in its manifest), else /lib/modules/<release>/build."""
@@ -280,7 +291,7 @@ def prepare_modules(pkg: Package, work: Path, key: Path | None, cert: Path | Non
     for m in pkg.tree.modules:
         dst = work / f"{m.name}.ko"
         shutil.copyfile(m.ko, dst)
-        strip_module(dst)
+        strip_module(dst, pkg.strip)
         pkg.shipped_kos[m.name] = dst
     if key is not None:
         _sign(pkg, key, cert)
@@ -294,9 +305,10 @@ def check_key_pair(key: Path | None, cert: Path | None) -> None:
             raise OfedError(f"{what} {p}: no such file")
 
 
-def strip_module(ko: Path) -> None:
-    """strip --strip-debug in place (never on a signed module: it would cut the signature off)."""
-    strip = require("strip", "binutils")
+def strip_module(ko: Path, strip: str | None = None) -> None:
+    """strip --strip-debug in place (never on a signed module: it would cut the signature off).
+    strip: the toolchain's own (a target built with its own binutils); default the host's."""
+    strip = strip or require("strip", "binutils")
     p = subprocess.run([strip, "--strip-debug", str(ko)], capture_output=True, text=True)
     if p.returncode != 0:
         raise OfedError(f"strip --strip-debug {ko.name}: {(p.stderr.strip().splitlines() or ['failed'])[-1]}")
