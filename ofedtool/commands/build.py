@@ -32,12 +32,13 @@ def run(args, cache) -> dict:
     with ui.stage("build", f"make -j{args.jobs} against {ktree.release} (CC={ktree.cc})"):
         res = compile_tree(g.out, ktree, inp.modules, args.jobs, ccache=args.ccache)
     c = res.counts()
-    rows = [f"{'MODULE':<12} {'RESULT':<7} {'ERR':>4} {'UNDEF':>5} {'HAZ':>4} {'WARN':>4}  VERMAGIC"]
+    w = max([12] + [len(m.name) for m in res.modules] + [len(n) for n in inp.skipped])
+    rows = [f"{'MODULE':<{w}} {'RESULT':<7} {'ERR':>4} {'UNDEF':>5} {'HAZ':>4} {'WARN':>4}  VERMAGIC"]
     for m in res.modules:
-        rows.append(f"{m.name:<12} {'ok' if m.ok else 'FAIL':<7} {m.errors:>4} {len(m.undefined):>5} "
+        rows.append(f"{m.name:<{w}} {'ok' if m.ok else 'FAIL':<7} {m.errors:>4} {len(m.undefined):>5} "
                     f"{m.hazards:>4} {m.warnings:>4}  {m.vermagic or '-'}")
     for name, why in inp.skipped.items():
-        rows.append(f"{name:<12} {'skipped':<7} {why}")
+        rows.append(f"{name:<{w}} {'skipped':<7} {why}")
     for d in [d for d in res.diagnostics if d.kind != "warning"][:20]:
         rows.append(f"  {d.kind}: {d.file}:{d.line}: {d.msg}")
     rows.append(f"{'PASS' if res.ok else 'FAIL'}: {sum(m.ko is not None for m in res.modules)}/{len(res.modules)} "
