@@ -25,4 +25,31 @@ static inline phys_addr_t ofed_bvec_phys(const struct bio_vec *bvec)
 #define bvec_phys ofed_bvec_phys
 #endif
 
+/* bvec_iter_advance_single() (5.13): step an iterator over at most one bio_vec. */
+#ifndef HAVE_BVEC_ITER_ADVANCE_SINGLE
+static inline void ofed_bvec_iter_advance_single(const struct bio_vec *bv,
+						 struct bvec_iter *iter, unsigned int bytes)
+{
+	unsigned int done = iter->bi_bvec_done + bytes;
+
+	if (done == bv[iter->bi_idx].bv_len) {
+		done = 0;
+		iter->bi_idx++;
+	}
+	iter->bi_bvec_done = done;
+	iter->bi_size -= bytes;
+}
+#define bvec_iter_advance_single ofed_bvec_iter_advance_single
+#endif
+
+/* bvec_virt() (5.15): the kernel address of a bio_vec's (lowmem) page and offset. */
+#ifndef HAVE_BVEC_VIRT
+static inline void *ofed_bvec_virt(struct bio_vec *bvec)
+{
+	WARN_ON_ONCE(PageHighMem(bvec->bv_page));
+	return page_address(bvec->bv_page) + bvec->bv_offset;
+}
+#define bvec_virt ofed_bvec_virt
+#endif
+
 #endif /* _OFED_LINUX_BVEC_H */
