@@ -24,6 +24,9 @@ _ERROR = re.compile(r"^(?P<file>[^\s:]+):(?P<line>\d+):(?:\d+:)? (?:fatal )?erro
 _WARN = re.compile(r"^(?P<file>[^\s:]+):(?P<line>\d+):(?:\d+:)? warning: (?P<msg>.*?)\s*\[-W(?P<flag>[^\]=]+)[^\]]*\]$")
 _UNDEF = re.compile(r'(?:ERROR|WARNING): modpost: "(?P<sym>[^"]+)" \[(?P<ko>[^\]]+)\] undefined!')
 _MODPOST_ERR = re.compile(r"^(?:ERROR|FATAL): modpost: (?P<msg>.*)$")
+# gcc names the translation unit before a header's diagnostics: "x.c: In function 'f':", the
+# last line of an include chain ("   from x.c:12:") or an inlining chain ("inlined from 'f' at x.c:9:3").
+_UNIT = re.compile(r"^(?:In file included from |\s+from |\s+inlined from \S+ at )?(?P<file>[^\s:]+\.c)(?::\d+[:,]|: In function)")
 
 
 @dataclass
@@ -32,6 +35,7 @@ class Diagnostic:
     file: str
     line: int
     msg: str
+    unit: str = ""  # the .c file being compiled, when the diagnostic is in a header
 
 
 @dataclass
@@ -87,10 +91,14 @@ def parse_log(text: str, top: Path, hazards: set[str], cwd: Path | None = None) 
     """Unique diagnostics (gcc repeats a header's error for every TU that includes it)."""
     seen = set()
     out = []
+    unit = ""
     for line in text.splitlines():
         d = None
+        if m := _UNIT.match(line):
+            unit = tree_relative(m["file"], top, cwd)
         if m := _ERROR.match(line):
-            d = Diagnostic("error", tree_relative(m["file"], top, cwd), int(m["line"]), m["msg"])
+            f = tree_relative(m["file"], top, cwd)
+            d = Diagnostic("error", f, int(m["line"]), m["msg"], unit if unit and not f.endswith(".c") else "")
         elif m := _WARN.match(line):
             kind = "hazard" if m["flag"] in hazards else "warning"
             d = Diagnostic(kind, tree_relative(m["file"], top, cwd), int(m["line"]), f"{m['msg']} [-W{m['flag']}]")
@@ -135,8 +143,10 @@ def _make(cmd: list[str], env: dict, log) -> int:
 
 
 def _failed_modules(diags: list[Diagnostic], modules: list[Module]) -> set[str]:
-    """Modules whose own directory has a compile error (a directory builds all its modules)."""
-    dirs = {m.dir for m in modules if any(d.kind == "error" and d.file.startswith(m.dir + "/") for d in diags)}
+    """Modules whose own directory has a compile error (a directory builds all its modules).
+    An error in a header counts for the directory of the file that was being compiled."""
+    dirs = {m.dir for m in modules
+            if any(d.kind == "error" and (d.unit or d.file).startswith(m.dir + "/") for d in diags)}
     return {m.name for m in modules if m.dir in dirs}
 
 
