@@ -80,7 +80,7 @@ def run(args, cache) -> dict:
 
     def one(target: str) -> tuple[list[Cell], dict]:
         tdir = out / target
-        log = tdir.with_suffix(".log")
+        log = out / f"{target}.log"  # not with_suffix: debian-12-6.12 would give debian-12-6.log
         cmd = build_command(args, cache, target, tdir)
         t0 = time.monotonic()
         with open(log, "w") as lf:
