@@ -75,6 +75,7 @@ def run(args, cache) -> dict:
             f"sharing one make jobserver of {args.jobs} jobs")
     lock = threading.Lock()
     live: set[subprocess.Popen] = set()
+    stopping = threading.Event()  # ^C: start no more builds
     pool = jobserver.Pool(args.jobs, width)
     env = pool.env(os.environ)
 
@@ -84,9 +85,11 @@ def run(args, cache) -> dict:
         cmd = build_command(args, cache, target, tdir)
         t0 = time.monotonic()
         with open(log, "w") as lf:
-            p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
-                                 pass_fds=pool.server.fds)
-            with lock:
+            with lock:  # under the lock: _stop() sees every build that started, and none starts after it
+                if stopping.is_set():
+                    raise KeyboardInterrupt
+                p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+                                     pass_fds=pool.server.fds)
                 live.add(p)
             stdout_chunks = []
             reader = threading.Thread(target=lambda: stdout_chunks.append(p.stdout.read()))
@@ -125,11 +128,13 @@ def run(args, cache) -> dict:
         try:
             while True:
                 with lock:
-                    if not queue:
+                    if not queue or stopping.is_set():
                         return
                     i, target = queue.pop(0)
                 try:
                     done[i] = one(target)
+                except KeyboardInterrupt:  # stopping
+                    return
                 except Exception as e:  # e.g. an OSError starting it: raised once all others ended
                     with lock:
                         failures.append(e)
@@ -145,7 +150,11 @@ def run(args, cache) -> dict:
             while t.is_alive():
                 t.join(0.5)
     except BaseException:
+        with lock:
+            stopping.set()
         _stop(live, lock)  # ^C or a kill: no build outlives check
+        for t in threads:
+            t.join(5)
         raise
     finally:
         pool.close()
@@ -171,9 +180,17 @@ def run(args, cache) -> dict:
 
 def _stop(live: set[subprocess.Popen], lock: threading.Lock, grace: float = 20) -> None:
     """SIGINT to every build still running (each stops its make, which stops its compilers),
-    then SIGKILL to any that did not end within `grace` seconds."""
+    then SIGKILL to any that did not end within `grace` seconds. A ^C at the terminal has
+    reached them already: they get a moment to stop on their own first."""
     with lock:
         procs = list(live)
+    deadline = time.monotonic() + 2
+    for p in procs:
+        try:
+            p.wait(max(0.01, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            pass
+    procs = [p for p in procs if p.poll() is None]
     for p in procs:
         try:
             p.send_signal(signal.SIGINT)
