@@ -26,6 +26,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -40,22 +41,88 @@ def ofedtool_cmd() -> list[str]:
     return [exe] if exe else [sys.executable, "-m", "ofedtool.cli"]
 
 
+def machine_busy() -> float | None:
+    """CPU seconds the whole machine has been busy since boot (/proc/stat), all processes'."""
+    try:
+        fields = Path("/proc/stat").read_text().splitlines()[0].split()[1:]
+    except OSError:
+        return None
+    user, nice, system, _idle, _iowait, irq, softirq, steal = (int(x) for x in fields[:8])
+    return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
+
+
+class Demand:
+    """Samples how many of a process tree's processes want a core (state R: running or
+    runnable) every `every` seconds. Unlike wall time this does not depend on what else runs on
+    the machine: a build that leaves a core idle shows it as samples below the core count,
+    however busy the neighbours keep that core."""
+
+    def __init__(self, pid: int, cores: int, every: float = 0.25):
+        self.pid, self.cores, self.every = pid, cores, every
+        self.samples: list[int] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.every):
+            procs = {}
+            for d in os.listdir("/proc"):
+                if not d.isdigit():
+                    continue
+                try:
+                    stat = Path(f"/proc/{d}/stat").read_text()
+                except OSError:
+                    continue
+                rest = stat[stat.rindex(")") + 2:].split()  # after "pid (comm) "
+                procs[int(d)] = (rest[0], int(rest[1]))     # state, ppid
+            mine, todo = set(), [self.pid]
+            children: dict[int, list[int]] = {}
+            for pid, (_, ppid) in procs.items():
+                children.setdefault(ppid, []).append(pid)
+            while todo:
+                pid = todo.pop()
+                if pid in procs and pid not in mine:
+                    mine.add(pid)
+                    todo += children.get(pid, [])
+            self.samples.append(sum(procs[p][0] == "R" for p in mine))
+
+    def stop(self) -> dict:
+        self._stop.set()
+        self._thread.join()
+        n = len(self.samples) or 1
+        capped = [min(x, self.cores) for x in self.samples]
+        return {"samples": len(self.samples), "mean": round(sum(capped) / n, 3),
+                "below_cores": round(sum(x < self.cores for x in self.samples) / n, 3),
+                "above_cores": round(sum(x > self.cores for x in self.samples) / n, 3),
+                "max": max(self.samples, default=0)}
+
+
 def timed(cmd: list[str], env: dict | None = None, cwd: Path | None = None, log: Path | None = None) -> dict:
-    """Run cmd; wall seconds, CPU seconds of it and all its children, exit code, load average."""
+    """Run cmd; wall seconds, CPU seconds of it and all its children, exit code, load average,
+    and the CPU seconds everything else on the machine used meanwhile ("others"): on a shared
+    machine that, not the load average, says how much of the cores the run did not have."""
     r0 = resource.getrusage(resource.RUSAGE_CHILDREN)
     load0 = os.getloadavg()[0]
+    busy0 = machine_busy()
     t0 = time.monotonic()
     out = open(log, "w") if log else subprocess.DEVNULL
     try:
-        p = subprocess.run(cmd, env=env, cwd=cwd, stdout=out, stderr=subprocess.STDOUT)
+        p = subprocess.Popen(cmd, env=env, cwd=cwd, stdout=out, stderr=subprocess.STDOUT)
+        demand = Demand(p.pid, os.cpu_count() or 1)
+        p.wait()
+        wall = time.monotonic() - t0
+        demand = demand.stop()
     finally:
         if log:
             out.close()
-    wall = time.monotonic() - t0
     r1 = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu = (r1.ru_utime - r0.ru_utime) + (r1.ru_stime - r0.ru_stime)
+    busy1 = machine_busy()
+    others = None if busy0 is None or busy1 is None else round(max(0.0, busy1 - busy0 - cpu), 2)
     return {"wall": round(wall, 2), "cpu": round(cpu, 2), "rc": p.returncode,
-            "load": round((load0 + os.getloadavg()[0]) / 2, 2), "cmd": " ".join(cmd)}
+            "load": round((load0 + os.getloadavg()[0]) / 2, 2), "others_cpu": others, "demand": demand,
+            "cmd": " ".join(cmd)}
 
 
 def build_cmd(args, out: Path, *extra: str) -> list[str]:
@@ -141,20 +208,59 @@ def bench_nochange(args, env, work: Path) -> dict:
 
 
 def bench_check(args, env, work: Path) -> dict:
+    """3 `ofedtool build`s back to back vs one `ofedtool check` over the same targets: same -j,
+    no ccache in either (the check's trees would otherwise hit the objects the sequential builds
+    just put in ccache), fresh output dirs, warm probe/SmPL caches (the sequential builds run
+    first and would warm them anyway)."""
     if not has_command("check"):
         return {"available": False, "note": "not available: this ofedtool has no `check` command"}
     targets = args.check_targets.split(",")
+    cores = os.cpu_count() or 1
     seq = []
     for t in targets:
         a = argparse.Namespace(**{**vars(args), "kernel": t})
-        seq.append(timed(build_cmd(a, work / f"seq-{t}"), env, REPO, work / f"seq-{t}.log"))
-    cmd = [*ofedtool_cmd(), "check", "--from", args.from_, "--kernel", ",".join(targets), "-o", str(work / "check")]
+        out = work / f"seq-{t}"
+        shutil.rmtree(out, ignore_errors=True)
+        r = timed(build_cmd(a, out, "--no-ccache"), env, REPO, work / f"seq-{t}.log")
+        r.update(_build_facts(out / "result.json"))
+        seq.append(r)
+    out = work / "check"
+    shutil.rmtree(out, ignore_errors=True)
+    cmd = [*ofedtool_cmd(), "check", "--from", args.from_, "--kernel", ",".join(targets), "-o", str(out),
+           "-j", str(args.jobs), "--no-ccache"]
     if args.source:
         cmd += ["--source", args.source]
     chk = timed(cmd, env, REPO, work / "check.log")
-    total = {"wall": round(sum(s["wall"] for s in seq), 2), "cpu": round(sum(s["cpu"] for s in seq), 2)}
+    per_target = []
+    try:
+        for s in json.loads((out / "report.json").read_text())["targets"]:
+            per_target.append({"target": s["target"], "seconds": s["seconds"], "ok": s["ok"],
+                               **_build_facts(Path(s["output"]) / "result.json")})
+    except (OSError, ValueError, KeyError):
+        pass
+    chk["targets"] = per_target
+    total = {"wall": round(sum(s["wall"] for s in seq), 2), "cpu": round(sum(s["cpu"] for s in seq), 2),
+             "others_cpu": round(sum(s["others_cpu"] or 0 for s in seq), 2)}
+    n = sum(s["demand"]["samples"] for s in seq) or 1
+    total["demand"] = {  # the three runs' samples pooled
+        "samples": n, "max": max(s["demand"]["max"] for s in seq),
+        **{k: round(sum(s["demand"][k] * s["demand"]["samples"] for s in seq) / n, 3)
+           for k in ("mean", "below_cores", "above_cores")}}
+    for t in (total, chk):  # share of the cores' time our processes used; the rest idled or went to others
+        t["utilisation"] = round(t["cpu"] / (t["wall"] * cores), 3) if t["wall"] else None
     return {"available": True, "targets": targets, "check": chk, "sequential": seq, "sequential_total": total,
-            "ratio_wall": round(chk["wall"] / total["wall"], 3) if total["wall"] else None}
+            "ratio_wall": round(chk["wall"] / total["wall"], 3) if total["wall"] else None,
+            "ratio_cpu": round(chk["cpu"] / total["cpu"], 3) if total["cpu"] else None}
+
+
+def _build_facts(result_json: Path) -> dict:
+    """What one build's result.json says about it: ok, its compile seconds, probes compiled."""
+    try:
+        r = json.loads(result_json.read_text())
+    except (OSError, ValueError):
+        return {}
+    return {"build_ok": r.get("ok"), "compile_s": r.get("build", {}).get("seconds"),
+            "probes_ran": (r.get("probes") or {}).get("ran")}
 
 
 def main() -> int:
@@ -214,8 +320,22 @@ def table(res: dict) -> str:
         if not d["available"]:
             rows.append(f"{'(d) ofedtool check, 3 targets':<44} {'-':>8} {'-':>8} {'-':>5}  {d['note']}")
         else:
-            row("(d) sequential builds, sum", {**d["sequential_total"], "load": d["check"]["load"]})
-            row(f"(d) ofedtool check {','.join(d['targets'])}", d["check"], f"ratio wall {d['ratio_wall']}")
+            tot = d["sequential_total"]
+            for t in d["sequential"]:
+                row(f"(d) build {t['cmd'].split('--kernel ')[1].split()[0]}", t,
+                    f"compile {t.get('compile_s')} s, others used {t['others_cpu']} CPU-s")
+            def dem(t):
+                x = t["demand"]
+                return (f"cores wanted: mean {x['mean']}, below {x['below_cores']:.0%} / above "
+                        f"{x['above_cores']:.0%} of the time, max {x['max']}")
+            row("(d) sequential builds, sum", {**tot, "load": d["check"]["load"]},
+                f"utilisation {tot['utilisation']}, others used {tot['others_cpu']} CPU-s; {dem(tot)}")
+            row(f"(d) ofedtool check {','.join(d['targets'])}", d["check"],
+                f"ratio wall {d['ratio_wall']} (bound 1.0), cpu {d['ratio_cpu']}; utilisation "
+                f"{d['check']['utilisation']}, others used {d['check']['others_cpu']} CPU-s; {dem(d['check'])}")
+            for t in d["check"].get("targets", []):
+                rows.append(f"{'    ' + t['target']:<44} {t['seconds']:>8.1f} {'':>8} {'':>5}  "
+                            f"compile {t.get('compile_s')} s, probes compiled {t.get('probes_ran')}")
     return "\n".join(rows)
 
 

@@ -15,7 +15,7 @@ import tomllib
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from . import ui
+from . import jobserver, ui
 from .catalog import data_dir
 from .kbuild import KernelTree
 from .modules import Module
@@ -131,14 +131,21 @@ def compiler_command(cc: str, ccache: bool | None = None) -> str:
     return f"ccache {cc}"
 
 
-def _make(cmd: list[str], env: dict, log) -> int:
+def _make(cmd: list[str], env: dict, log, fds: tuple[int, ...] = ()) -> int:
     ui.debug(" ".join(cmd))
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
-    for line in proc.stdout:
-        log.write(line)
-        # Progress per module as kbuild links it.
-        if m := re.match(r"\s+LD \[M\]\s+(\S+\.ko)$", line):
-            ui.info(f"[build] linked {Path(m.group(1)).stem}")
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
+                            pass_fds=fds)
+    try:
+        for line in proc.stdout:
+            log.write(line)
+            # Progress per module as kbuild links it.
+            if m := re.match(r"\s+LD \[M\]\s+(\S+\.ko)$", line):
+                ui.info(f"[build] linked {Path(m.group(1)).stem}")
+    except BaseException:
+        # ^C or check stopping us: make passes SIGTERM on to its jobs; no compile outlives us.
+        proc.terminate()
+        proc.wait()
+        raise
     return proc.wait()
 
 
@@ -152,21 +159,26 @@ def _failed_modules(diags: list[Diagnostic], modules: list[Module]) -> set[str]:
 
 def compile_tree(tree: Path, ktree: KernelTree, modules: list[Module], jobs: int,
                  ccache: bool | None = None) -> BuildResult:
-    """make -k in the generated tree: -k so one broken file does not hide the others' errors."""
+    """make -k in the generated tree: -k so one broken file does not hide the others' errors.
+
+    Under a jobserver (MAKEFLAGS from `ofedtool check`, or from a make whose recipe runs us)
+    make gets no -j and shares the jobserver's slots, in both passes; alone it gets -j{jobs}."""
     from .apt import require
     require("make", "make")
     log = tree / "build.log"
     cc = compiler_command(ktree.cc, ccache)
-    cmd = ["make", "-C", str(tree), "-k", f"-j{jobs}", f"KERNELDIR={ktree.build_dir}", *ktree.make_vars(cc),
-           "modules"]
-    env = dict(os.environ, LC_ALL="C")
+    js = jobserver.from_environ()
+    cmd = ["make", "-C", str(tree), "-k", *jobserver.jobs_args(jobs, js), f"KERNELDIR={ktree.build_dir}",
+           *ktree.make_vars(cc), "modules"]
+    fds = js.fds if js else ()
+    env = dict(jobserver.make_env(os.environ, js), LC_ALL="C")
     if cc.startswith("ccache "):
         # Paths under the tree are hashed relative to it: the same sources generated into
         # another output directory (a CI matrix cell, a release) hit the same cache entries.
         env.setdefault("CCACHE_BASEDIR", str(tree))
     t0 = time.monotonic()
     with open(log, "w") as f:
-        rc = _make(cmd, env, f)
+        rc = _make(cmd, env, f, fds)
         f.flush()
         if rc != 0:
             # kbuild links nothing when any object fails, even with -k. Build again without the
@@ -179,7 +191,7 @@ def compile_tree(tree: Path, ktree: KernelTree, modules: list[Module], jobs: int
                 ui.info(f"[build] {', '.join(sorted(broken))} failed; linking the other modules without them")
                 f.write(f"\n### ofedtool: second pass without {' '.join(off)}\n")
                 f.flush()
-                _make(cmd + [f"OFED_DISABLE={' '.join(off)}"], env, f)
+                _make(cmd + [f"OFED_DISABLE={' '.join(off)}"], env, f, fds)
     seconds = time.monotonic() - t0
     diags = parse_log(log.read_text(errors="replace"), tree, hazard_flags(), ktree.build_dir)
     if (tree / "Module.symvers").exists():

@@ -43,7 +43,7 @@ from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
-from ofedtool import ui
+from ofedtool import jobserver, ui
 from ofedtool.errors import MissingTool, OfedError
 from ofedtool.cache import atomic_write
 
@@ -350,36 +350,38 @@ def run_smpl(
 
     workers = 0
     if todo:
-        workers = max(1, min(jobs, len(todo)))
-        batches = _batches(todo, {r: len(inputs[r]) for r in todo}, workers, max(1, max_batch))
-        workers = min(workers, len(batches))
-        ui.debug(
-            f"{name}: {len(todo)} files in {len(batches)} batches, {workers} workers, {len(cached)} cached"
-        )
-        run = _Run(name)
-        smpl_abs = smpl.resolve()
-        with (
-            tempfile.TemporaryDirectory(prefix="ofedtool-cocci-") as work,
-            ThreadPoolExecutor(max_workers=workers) as pool,
-        ):
-            try:
-                futures = [
-                    pool.submit(_run_batch, run, spatch, smpl_abs, b, inputs, Path(work), timeout)
-                    for b in batches
-                ]
-                for fut in futures:
-                    try:
-                        got = fut.result()
-                    except OSError as e:
-                        run.fail(SmplError(f"smpl {name}: cannot run spatch: {e}"))
-                        continue
-                    for rel, outcome in (got or {}).items():
-                        outcomes[rel] = outcome
-                        _cache_put(cache_dir, keys[rel], outcome)
-            finally:
-                run.stop()  # also on errors and ^C: no spatch outlives the run
-        if run.error is not None:
-            raise run.error
+        # Under a jobserver (a build of `ofedtool check`) spatch runs as many workers as this
+        # process has slots right now, so it does not add jobs beside the other builds' compiles.
+        with jobserver.slots(max(1, min(jobs, len(todo)))) as workers:
+            batches = _batches(todo, {r: len(inputs[r]) for r in todo}, workers, max(1, max_batch))
+            workers = min(workers, len(batches))
+            ui.debug(
+                f"{name}: {len(todo)} files in {len(batches)} batches, {workers} workers, {len(cached)} cached"
+            )
+            run = _Run(name)
+            smpl_abs = smpl.resolve()
+            with (
+                tempfile.TemporaryDirectory(prefix="ofedtool-cocci-") as work,
+                ThreadPoolExecutor(max_workers=workers) as pool,
+            ):
+                try:
+                    futures = [
+                        pool.submit(_run_batch, run, spatch, smpl_abs, b, inputs, Path(work), timeout)
+                        for b in batches
+                    ]
+                    for fut in futures:
+                        try:
+                            got = fut.result()
+                        except OSError as e:
+                            run.fail(SmplError(f"smpl {name}: cannot run spatch: {e}"))
+                            continue
+                        for rel, outcome in (got or {}).items():
+                            outcomes[rel] = outcome
+                            _cache_put(cache_dir, keys[rel], outcome)
+                finally:
+                    run.stop()  # also on errors and ^C: no spatch outlives the run
+            if run.error is not None:
+                raise run.error
 
     results = []
     for rel in wanted:

@@ -216,8 +216,10 @@ def _available(family: str) -> list[tuple[int, str]]:
     return sorted((major, name) for name, major in found.items())
 
 
-def make_args(tree: KernelTree, m_dir: Path, jobs: int, extra: Sequence[str] = ()) -> list[str]:
-    return ["make", "-C", str(tree.build_dir), f"M={m_dir}", *tree.make_vars(), f"-j{jobs}", *extra]
+def make_args(tree: KernelTree, m_dir: Path, jobs: int, extra: Sequence[str] = (), js=None) -> list[str]:
+    """A kbuild make for M=m_dir: -j{jobs}, or no -j under a jobserver (ofedtool.jobserver)."""
+    from .jobserver import jobs_args
+    return ["make", "-C", str(tree.build_dir), f"M={m_dir}", *tree.make_vars(), *jobs_args(jobs, js), *extra]
 
 
 _TREE_IDS: dict[tuple, str] = {}

@@ -20,7 +20,7 @@ from pathlib import Path
 
 from filelock import FileLock
 
-from . import ui
+from . import jobserver, ui
 from .errors import OfedError
 from .kbuild import KernelTree, make_args, source_dir, tree_id
 
@@ -407,12 +407,15 @@ class _Compiler:
             # objtool has nothing to say about probe objects; skipping it saves time on 6.x
             "OBJECT_FILES_NON_STANDARD := y\n"
         )
-        args = make_args(self.tree, work, self.jobs, ["-k", "--output-sync=target", *(s + ".o" for s in stems)])
+        # Under a jobserver (a build of `ofedtool check`) the probe compiles share its slots.
+        js = jobserver.from_environ()
+        args = make_args(self.tree, work, self.jobs, ["-k", "--output-sync=target", *(s + ".o" for s in stems)], js)
         # kbuild unexports LC_ALL, so LANG/LC_MESSAGES decide the quotes gcc prints
-        env = {**os.environ, "LANG": "C", "LC_MESSAGES": "C", "LC_ALL": "C"}
+        env = {**jobserver.make_env(os.environ, js), "LANG": "C", "LC_MESSAGES": "C", "LC_ALL": "C"}
         ui.debug(" ".join(args))
         try:
-            proc = subprocess.run(args, cwd=work, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+            proc = subprocess.run(args, cwd=work, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                                  pass_fds=js.fds if js else ())
         except FileNotFoundError:
             raise OfedError("'make' not found: install the Debian package 'make'") from None
         output = proc.stdout

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from .. import ui
+from .. import jobserver, ui
 from ..build import compile_tree
 from ..generate import generate
 from ..kbuild import inspect_tree
@@ -29,7 +29,9 @@ def run(args, cache) -> dict:
     g = generate(cache, inp.source, inp.build, inp.catalog, inp.modules, output_dir(args, inp), args.jobs,
                  inp.target_id, inp.target_source, inp.skipped)
     ktree = inspect_tree(inp.build.build_dir, inp.build.toolchain)
-    with ui.stage("build", f"make -j{args.jobs} against {ktree.release} (CC={ktree.cc})"):
+    js = jobserver.from_environ()
+    jobs = f"a shared jobserver ({js.jobs or '?'} jobs in all)" if js else f"-j{args.jobs}"
+    with ui.stage("build", f"make with {jobs} against {ktree.release} (CC={ktree.cc})"):
         res = compile_tree(g.out, ktree, inp.modules, args.jobs, ccache=args.ccache)
     c = res.counts()
     w = max([12] + [len(m.name) for m in res.modules] + [len(n) for n in inp.skipped])

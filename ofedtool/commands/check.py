@@ -1,22 +1,27 @@
 """ofedtool check: build the backport for several targets in parallel; one result per (target, module).
 
 Each target is built by its own `ofedtool build` process (a failure or crash in one cannot take
-the others down; all run to the end). Parallelism is bounded by cores and each build's -j is the
-cores divided among the builds running at once, so the machine is never oversubscribed.
+the others down; all run to the end). Up to min(targets, jobs) builds run at once, and all of
+them share one make jobserver of --jobs slots (ofedtool/jobserver.py): every build holds one
+slot for its own process and its make takes further slots as they are free, so the compile jobs
+of all builds together equal --jobs at every moment. When a build ends and no target is left to
+start in its place, its slot goes back to the pool for the builds still running (the last build
+of 3 on 2 cores compiles at -j2, not -j1 beside an idle core).
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
+import signal
 import subprocess
 import sys
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from .. import ui
+from .. import jobserver, ui
 from ..catalog import load_targets, parse_from, resolve_target
 from ..errors import OfedError
 from ..report import Cell, cells_from_build, cells_from_vmtest, write_all
@@ -31,6 +36,8 @@ def add_arguments(p) -> None:
     p.add_argument("--git-url")
     p.add_argument("-o", "--output", type=Path, default=Path("check"), help="report directory (default ./check)")
     p.add_argument("--vmtest", action="store_true", help="also boot each target and pass traffic (ofedtool vmtest)")
+    p.add_argument("--ccache", action=argparse.BooleanOptionalAction, default=None,
+                   help="passed to every build (default: ccache when installed)")
 
 
 def _targets(args) -> list[str]:
@@ -46,28 +53,44 @@ def _targets(args) -> list[str]:
     return ids
 
 
+def build_command(args, cache, target: str, tdir: Path) -> list[str]:
+    """One target's `ofedtool build`. -j is the whole pool's size: its make takes no -j under
+    the jobserver, but its probe planning and spatch size their work by it."""
+    return [sys.executable, "-m", "ofedtool.cli", "--cache-dir", str(cache.root), "--json",
+            *(["--offline"] if args.offline else []), "build", "--kernel", target, "--from", args.from_,
+            "--modules", args.modules, "-j", str(args.jobs), "--source", args.source, "-o", str(tdir),
+            *(["--git-url", args.git_url] if args.git_url else []),
+            *({True: ["--ccache"], False: ["--no-ccache"]}.get(getattr(args, "ccache", None), []))]
+
+
 def run(args, cache) -> dict:
     parse_from(args.from_)
     targets = _targets(args)
     if args.jobs < 1:
         raise OfedError(f"--jobs {args.jobs}: must be at least 1")
     width = max(1, min(len(targets), args.jobs))
-    per_build = max(1, args.jobs // width)
     out = args.output.absolute()
     out.mkdir(parents=True, exist_ok=True)
-    ui.info(f"[check] {len(targets)} targets ({', '.join(targets)}), {width} at a time, -j{per_build} each")
+    ui.info(f"[check] {len(targets)} targets ({', '.join(targets)}), {width} at a time, "
+            f"sharing one make jobserver of {args.jobs} jobs")
     lock = threading.Lock()
+    live: set[subprocess.Popen] = set()
+    stopping = threading.Event()  # ^C: start no more builds
+    pool = jobserver.Pool(args.jobs, width)
+    env = pool.env(os.environ)
 
     def one(target: str) -> tuple[list[Cell], dict]:
         tdir = out / target
-        log = tdir.with_suffix(".log")
-        cmd = [sys.executable, "-m", "ofedtool.cli", "--cache-dir", str(cache.root), "--json",
-               *(["--offline"] if args.offline else []), "build", "--kernel", target, "--from", args.from_,
-               "--modules", args.modules, "-j", str(per_build), "--source", args.source, "-o", str(tdir),
-               *(["--git-url", args.git_url] if args.git_url else [])]
+        log = out / f"{target}.log"  # not with_suffix: debian-12-6.12 would give debian-12-6.log
+        cmd = build_command(args, cache, target, tdir)
         t0 = time.monotonic()
         with open(log, "w") as lf:
-            p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            with lock:  # under the lock: _stop() sees every build that started, and none starts after it
+                if stopping.is_set():
+                    raise KeyboardInterrupt
+                p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+                                     pass_fds=pool.server.fds)
+                live.add(p)
             stdout_chunks = []
             reader = threading.Thread(target=lambda: stdout_chunks.append(p.stdout.read()))
             reader.start()
@@ -80,6 +103,8 @@ def run(args, cache) -> dict:
                 last = line.strip() or last
             reader.join()
             rc = p.wait()
+            with lock:
+                live.discard(p)
         seconds = time.monotonic() - t0
         try:
             res = json.loads("".join(stdout_chunks))
@@ -93,9 +118,49 @@ def run(args, cache) -> dict:
         return cells, {"target": target, "ok": ok, "exit_code": rc, "seconds": round(seconds, 1),
                        "output": str(tdir), "log": str(log), "error": err if not ok else ""}
 
+    queue = list(enumerate(targets))
+    done: dict[int, tuple[list[Cell], dict]] = {}
+    failures: list[BaseException] = []
+
+    def worker() -> None:
+        # Each worker holds one jobserver slot: its builds' processes run in it, one after
+        # the other. When none is left to start, the slot becomes a token for the others.
+        try:
+            while True:
+                with lock:
+                    if not queue or stopping.is_set():
+                        return
+                    i, target = queue.pop(0)
+                try:
+                    done[i] = one(target)
+                except KeyboardInterrupt:  # stopping
+                    return
+                except Exception as e:  # e.g. an OSError starting it: raised once all others ended
+                    with lock:
+                        failures.append(e)
+        finally:
+            pool.give_back()
+
     t0 = time.monotonic()
-    with ThreadPoolExecutor(max_workers=width) as pool:
-        results = list(pool.map(one, targets))
+    threads = [threading.Thread(target=worker, name=f"check-{n}", daemon=True) for n in range(width)]
+    try:
+        for t in threads:
+            t.start()
+        for t in threads:
+            while t.is_alive():
+                t.join(0.5)
+    except BaseException:
+        with lock:
+            stopping.set()
+        _stop(live, lock)  # ^C or a kill: no build outlives check
+        for t in threads:
+            t.join(5)
+        raise
+    finally:
+        pool.close()
+    if failures:
+        raise failures[0]
+    results = [done[i] for i in range(len(targets))]
     cells = [c for cs, _ in results for c in cs]
     summaries = [s for _, s in results]
     if args.vmtest:
@@ -111,6 +176,33 @@ def run(args, cache) -> dict:
                     f"{', '.join(bad[:8]) or '-'}{' ' + s['error'] if s['error'] and not bad else ''}")
     text.append(f"reports: {files['html']} {files['junit']} {files['json']}")
     return {"ok": ok, **meta, "reports": files, "text": "\n".join(text)}
+
+
+def _stop(live: set[subprocess.Popen], lock: threading.Lock, grace: float = 20) -> None:
+    """SIGINT to every build still running (each stops its make, which stops its compilers),
+    then SIGKILL to any that did not end within `grace` seconds. A ^C at the terminal has
+    reached them already: they get a moment to stop on their own first."""
+    with lock:
+        procs = list(live)
+    deadline = time.monotonic() + 2
+    for p in procs:
+        try:
+            p.wait(max(0.01, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            pass
+    procs = [p for p in procs if p.poll() is None]
+    for p in procs:
+        try:
+            p.send_signal(signal.SIGINT)
+        except OSError:
+            pass
+    deadline = time.monotonic() + grace
+    for p in procs:
+        try:
+            p.wait(max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.wait()
 
 
 def _vmtests(args, cache, summaries: list[dict], out: Path) -> list[Cell]:
