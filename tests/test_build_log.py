@@ -1,4 +1,4 @@
-"""Reading kbuild's log: which module a diagnostic belongs to (no kernel needed)."""
+"""Reading kbuild's log (which module a diagnostic belongs to) and finding a sign-file that runs: no kernel build needed."""
 
 from __future__ import annotations
 
@@ -34,3 +34,30 @@ def test_header_errors_count_for_the_unit_being_compiled():
     # the two ULPs, and everything the core directory builds; nothing else
     assert {"nvmet-rdma", "ib_srpt", "ib_core", "ib_uverbs"} <= broken
     assert not broken & {"nvme-rdma", "ib_ipoib", "rdma_rxe", "siw", "rpcrdma"}
+
+
+def test_sign_file_that_cannot_start_falls_back_to_the_hosts(tmp_path):
+    """Debian 11's sign-file needs libcrypto.so.1.1, which a Debian 12 host lacks: sign with the
+    host's own kernel build tools (same signature layout) and say so, or fail naming the package."""
+    import glob
+    import os
+
+    from ofedtool.errors import OfedError
+    from ofedtool.package.common import sign_file_of
+
+    scripts = tmp_path / "scripts"
+    scripts.mkdir()
+    fake = scripts / "sign-file"
+    fake.write_text("#!/bin/sh\necho 'sign-file: error while loading shared libraries: libcrypto.so.1.1' >&2\nexit 127\n")
+    os.chmod(fake, 0o755)
+    host = glob.glob("/usr/lib/linux-kbuild-*/scripts/sign-file") + glob.glob("/usr/src/linux-headers-*/scripts/sign-file")
+    if host:
+        got = sign_file_of(tmp_path, "5.10.0-46-amd64")
+        assert got != fake and str(got) in host
+    else:
+        try:
+            sign_file_of(tmp_path, "5.10.0-46-amd64")
+        except OfedError as e:
+            assert "linux-headers-amd64" in str(e)
+        else:
+            raise AssertionError("a sign-file that cannot start was accepted")

@@ -321,7 +321,28 @@ def sign_file_of(kernel_dir: Path | None, release: str) -> Path:
     sign_file = kernel_dir / "scripts" / "sign-file"
     if not os.access(sign_file, os.X_OK):
         raise OfedError(f"{sign_file} does not exist: the target's build tree has no sign-file")
-    return sign_file
+    if _runs(sign_file):
+        return sign_file
+    # A target older than the host ships a sign-file linked against libraries the host no longer
+    # has (Debian 11's needs libcrypto.so.1.1). The signature it appends (PKCS#7, then struct
+    # module_signature and the magic string) has not changed since 4.x, so the host's own
+    # kernel build tools sign the same way.
+    import glob
+    for other in sorted(glob.glob("/usr/lib/linux-kbuild-*/scripts/sign-file")
+                        + glob.glob("/usr/src/linux-headers-*/scripts/sign-file"), reverse=True):
+        if _runs(Path(other)):
+            from .. import ui
+            ui.warn(f"{sign_file} does not run on this host (missing libraries): signing with {other}")
+            return Path(other)
+    raise OfedError(f"{sign_file} does not run on this host (missing libraries) and the host has no "
+                    f"sign-file of its own: install linux-headers-amd64")
+
+
+def _runs(program: Path) -> bool:
+    """Does the program start? (Without arguments sign-file prints its usage and exits 1; a
+    missing shared library makes the loader exit 127.)"""
+    p = subprocess.run([str(program)], capture_output=True, text=True)
+    return p.returncode != 127 and "error while loading shared libraries" not in p.stderr
 
 
 def sign_module(sign_file: Path, key: Path, cert: Path, ko: Path) -> None:
