@@ -192,9 +192,9 @@ def generate(cache, src: SourceTree, build: BuildTree, cat: Catalog, modules: li
                             for r in results],
                 "smpl": smpl_done,
                 "probes": {"tree_id": run.tree_id, "results": features},
-                # Active compat: absent features that some rule actually tests. The rest of the
-                # probes are inventory (what the target lacks that nothing here needs yet).
-                "compat": {"active": sorted(k for k in referenced_features(bp) if features.get(k) is False),
+                # Active compat: absent features whose compat does something for this X. The
+                # rest of the probes are inventory (what the target lacks that X does not need).
+                "compat": {"active": [] if pristine else active_compat(bp, tmp, features, results, smpl_done),
                            "absent": sorted(k for k, v in features.items() if not v)},
             }
             (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
@@ -231,18 +231,67 @@ def _apply_shims(tree: Path, features: dict[str, bool], modules: list[Module], c
     return rows
 
 
-def referenced_features(bp: Path) -> set[str]:
-    """HAVE_* names that compat headers, patches or SmPL rules test. (Shims are not compat for
-    the core: their own verdicts are in the manifest's "shims".)"""
-    names: set[str] = set()
-    for sub in ("compat", "patches", "smpl"):
-        for f in (bp / sub).rglob("*"):
-            if f.is_file() and f.suffix in (".h", ".patch", ".cocci", ".toml", ".c"):
-                names.update(re.findall(r"\bHAVE_[A-Z0-9_]+\b", f.read_text(errors="replace")))
-    rules = bp / "rules.toml"
-    if rules.exists():
-        names.update(re.findall(r"\bHAVE_[A-Z0-9_]+\b", rules.read_text()))
-    return names
+def active_compat(bp: Path, tree: Path, features: dict[str, bool], patches: list, smpl: list[dict]) -> list[str]:
+    """Absent features whose compat actually does something for this X: a compat header item
+    whose names (or whose header, for a header that the target lacks) X's code uses, a patch
+    that applied, an SmPL rule that changed a file. One set of rules serves several X, so an
+    item written for a newer X is inert, not active, on an older one (7.x items on 6.12)."""
+    absent = {k for k, v in features.items() if v is False}
+    used: set[str] = set()
+    words: set[str] | None = None
+    for h in sorted((bp / "compat").rglob("*.h")):
+        for feature, names in _compat_items(h.read_text(errors="replace"), features).items():
+            if feature not in absent or feature in used:
+                continue
+            if words is None:
+                words = _source_words(tree)
+            rel = str(h.relative_to(bp / "compat" / "include")) if "include" in h.parts else ""
+            # a header the target lacks (HAVE_LINUX_PCI_TPH_H): used when X includes it
+            header_probe = rel and feature == "HAVE_" + re.sub(r"[^A-Z0-9]", "_", rel.upper())
+            if names & words or (header_probe and rel in words):
+                used.add(feature)
+    for r in patches:
+        used.update(re.findall(r"\bHAVE_[A-Z0-9_]+\b", (bp / r.patch).read_text(errors="replace")))
+    for rule in smpl:
+        if rule.get("changed"):
+            used.update(re.findall(r"\bHAVE_[A-Z0-9_]+\b", rule["when"]))
+    return sorted(used & absent)
+
+
+def _compat_items(text: str, features: dict[str, bool]) -> dict[str, set[str]]:
+    """HAVE_* → the names a compat header defines under a condition on it (blocks that also
+    need an OFED_CORE_* fact our core lacks define nothing)."""
+    out: dict[str, set[str]] = {}
+    stack: list[tuple[list[str], bool]] = []
+    for line in text.splitlines():
+        s = line.strip()
+        if re.match(r"#\s*if", s):
+            off = any(features.get(c) is False for c in re.findall(r"\bOFED_CORE_[A-Z0-9_]+\b", s))
+            stack.append((re.findall(r"\bHAVE_[A-Z0-9_]+\b", s), off))
+            continue
+        if re.match(r"#\s*endif", s):
+            if stack:
+                stack.pop()
+            continue
+        if any(off for _, off in stack):
+            continue
+        names = set(re.findall(r"#\s*define\s+(\w+)", s)) | set(re.findall(r"\b(?:struct|enum)\s+(\w+)\s*\{", s))
+        names |= {n.removeprefix("ofed_") for n in re.findall(r"\b(ofed_\w+)\s*\(", s)}
+        names = {n for n in names if not n.startswith(("_", "OFED", "ofed"))}
+        for feature in (f for fs, _ in stack for f in fs):
+            out.setdefault(feature, set()).update(names)
+    return out
+
+
+def _source_words(tree: Path) -> set[str]:
+    """Every identifier and every #include path in X's code in the tree (compat/ excluded)."""
+    words: set[str] = set()
+    for f in tree.rglob("*"):
+        if f.suffix in (".c", ".h") and f.is_file() and "compat" not in f.relative_to(tree).parts[:1]:
+            text = f.read_text(errors="replace")
+            words.update(re.findall(r"[A-Za-z_]\w*", text))
+            words.update(re.findall(r"#\s*include\s*<([^>]+)>", text))
+    return words
 
 
 def inputs_key(src: SourceTree, build: BuildTree, modules: list[Module], ysrc: SourceTree | None,

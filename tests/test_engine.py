@@ -103,5 +103,6 @@ def test_build_6_12_on_6_12_uses_no_compat(tmp_path, build_tree_6_12):
     res = _build("6.12", tmp_path / "out")
     man = json.loads((tmp_path / "out/manifest.json").read_text())
     assert man["compat"]["active"] == [], "a compat item stayed on where the kernel has the API"
-    assert all(not s["active"] for s in man["smpl"])
+    # a rule written for a newer X may run, but must find nothing to change in 6.12's code
+    assert not [s["file"] for s in man["smpl"] if s.get("changed")]
     assert {m["name"] for m in res["build"]["modules"] if m["ok"]} == NINE

@@ -1,19 +1,26 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
- * setup_udp_tunnel_sock() and udp_tunnel_sock_release() take the struct sock after 6.12
- * (7.x rxe keeps only the sock).  Before, they take its struct socket: a kernel socket made
- * by udp_sock_create() always has one, sk->sk_socket.  Older cores (6.12's rxe) still pass
- * the struct socket, so the argument's own type decides what is passed on.
+ * setup_udp_tunnel_sock() and udp_tunnel_sock_release() take the struct sock after 6.12, and
+ * our rxe passes it (OFED_CORE_UDP_TUNNEL_SK).  Before, they take its struct socket: a kernel
+ * socket made by udp_sock_create() always has one, sk->sk_socket.  An older rxe (6.12's)
+ * passes the socket itself and needs nothing here.
  */
 #include_next <net/udp_tunnel.h>
 
 #ifndef _OFED_NET_UDP_TUNNEL_H
 #define _OFED_NET_UDP_TUNNEL_H
-#ifndef HAVE_UDP_TUNNEL_SOCK_RELEASE_SK
-#define __ofed_udp_tunnel_socket(s) \
-	_Generic((s), struct sock *: ((struct sock *)(s))->sk_socket, default: (s))
-/* the inner names are not expanded again: they are the target's own functions */
-#define setup_udp_tunnel_sock(net, s, cfg) setup_udp_tunnel_sock(net, __ofed_udp_tunnel_socket(s), cfg)
-#define udp_tunnel_sock_release(s) udp_tunnel_sock_release(__ofed_udp_tunnel_socket(s))
+#if !defined(HAVE_UDP_TUNNEL_SOCK_RELEASE_SK) && defined(OFED_CORE_UDP_TUNNEL_SK)
+static inline void ofed_setup_udp_tunnel_sock(struct net *net, struct sock *sk,
+					      struct udp_tunnel_sock_cfg *cfg)
+{
+	setup_udp_tunnel_sock(net, sk->sk_socket, cfg);
+}
+#define setup_udp_tunnel_sock ofed_setup_udp_tunnel_sock
+
+static inline void ofed_udp_tunnel_sock_release(struct sock *sk)
+{
+	udp_tunnel_sock_release(sk->sk_socket);
+}
+#define udp_tunnel_sock_release ofed_udp_tunnel_sock_release
 #endif
 #endif
