@@ -118,7 +118,7 @@ def plan(shims: list[Shim], features: dict[str, bool], modules: list[str]) -> li
     rows = []
     for s in shims:
         mods = sorted(set(s.patches) & set(modules))
-        if not mods and not s.smpl:
+        if not mods and not (s.smpl and modules):  # SmPL shims only where there are ULPs
             continue
         rows.append({"shim": s.name, "active": s.active(features), "why": s.why(features),
                      "modules": mods, "smpl": [p.name for p in s.smpl], "doc": s.doc})
