@@ -1,13 +1,14 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
- * rb_find() and rb_find_add() (5.12): look up, or insert unless present, by a comparison
- * callback instead of an open-coded descent.  core/frmr_pools.c keys its pools with them.
+ * rb_find() and rb_find_add() (5.12, with rb_add(): one commit, so HAVE_RB_FIND answers for
+ * both): look up, or insert unless present, by a comparison callback instead of an open-coded
+ * descent.  core/frmr_pools.c keys its pools with them.
  */
 #include_next <linux/rbtree.h>
 
 #ifndef _OFED_LINUX_RBTREE_H
 #define _OFED_LINUX_RBTREE_H
-#ifndef HAVE_RB_FIND_ADD
+#ifndef HAVE_RB_FIND
 static __always_inline struct rb_node *
 ofed_rb_find(const void *key, const struct rb_root *tree,
 	     int (*cmp)(const void *key, const struct rb_node *))

@@ -7,7 +7,7 @@
 
 #ifndef _OFED_LINUX_STRING_H
 #define _OFED_LINUX_STRING_H
-#ifndef HAVE_STRSCPY_2ARG
+#ifndef HAVE_STRSCPY_2ARGS
 #define __ofed_strscpy_size(a, b, ...) b
 /* the inner strscpy is not expanded again: it is the target's own function */
 #define strscpy(dst, src, ...) strscpy(dst, src, __ofed_strscpy_size(, ##__VA_ARGS__, sizeof(dst)))
