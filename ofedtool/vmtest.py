@@ -32,7 +32,7 @@ from .catalog import data_dir
 from .errors import OfedError
 from .headers import BuildTree
 from .image import KernelImage
-from .package.common import sign_module
+from .package.common import sign_module, strip_module
 from .secureboot import Machine
 from .userland import Userland
 
@@ -203,7 +203,6 @@ def build_initramfs(image: KernelImage, tree: BuiltTree, userland: Userland, out
     """Write out/initramfs.cpio.gz and out/init.sh; returns what went in (for the result)."""
     require("depmod", "kmod")
     require("modprobe", "kmod")
-    require("strip", "binutils")
     unknown = [m for m in omit if m not in tree.modules]
     if unknown:
         raise OfedError(f"--omit-module {','.join(unknown)}: not a module of the tree ({', '.join(tree.modules)})")
@@ -231,7 +230,8 @@ def build_initramfs(image: KernelImage, tree: BuiltTree, userland: Userland, out
                 # Ours come unsigned from the build: dropping debug info shrinks the image ~10x.
                 # (Never strip a signed module: its signature is at the end of the file.)
                 stripped = Path(tmp) / "stripped.ko"
-                subprocess.run(["strip", "--strip-debug", "-o", str(stripped), str(src)], check=True)
+                shutil.copyfile(src, stripped)
+                strip_module(stripped)
                 if signing and unsigned is None:
                     # The first of ours to load, kept unsigned: under sig_enforce it must be refused.
                     unsigned = f"unsigned/{Path(rel).name}"

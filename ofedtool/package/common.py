@@ -21,6 +21,7 @@ the date of the newest entry of the Debian source package's changelog (read from
 
 from __future__ import annotations
 
+import glob
 import gzip
 import hashlib
 import io
@@ -327,11 +328,9 @@ def sign_file_of(kernel_dir: Path | None, release: str) -> Path:
     # has (Debian 11's needs libcrypto.so.1.1). The signature it appends (PKCS#7, then struct
     # module_signature and the magic string) has not changed since 4.x, so the host's own
     # kernel build tools sign the same way.
-    import glob
     for other in sorted(glob.glob("/usr/lib/linux-kbuild-*/scripts/sign-file")
                         + glob.glob("/usr/src/linux-headers-*/scripts/sign-file"), reverse=True):
         if _runs(Path(other)):
-            from .. import ui
             ui.warn(f"{sign_file} does not run on this host (missing libraries): signing with {other}")
             return Path(other)
     raise OfedError(f"{sign_file} does not run on this host (missing libraries) and the host has no "
