@@ -93,7 +93,33 @@ def _copy_sources(src: SourceTree, ysrc: SourceTree | None, cat: Catalog, module
             # Only this module's objects: the directory's own Makefile builds the subsystem too.
             (dst / m.dir / "Makefile").unlink(missing_ok=True)
             (dst / m.dir / "Kbuild").write_text(m.kbuild)
+        if m.rule == "target":
+            _target_kbuild(ysrc, m, dst)
     return copied
+
+
+def _target_kbuild(ysrc: SourceTree, m: Module, dst: Path) -> None:
+    """A Kbuild beside the directory's own Makefile (kbuild reads Kbuild first) that marks Y's
+    code with OFED_TARGET_RULE: compat items that adapt X's code to the target's kernel API
+    (register_net_sysctl's terminator) must leave code written for that API alone.
+
+    A hardware driver includes its netdev driver's private headers (-I $(srctree)/drivers/
+    net/..., or by relative path): the target's build tree does not ship them, so they come
+    from the target's source into the tree and onto the module's include path."""
+    for rel in m.headers:
+        s = ysrc.path / rel
+        if not s.is_dir():
+            raise OfedError(f"module {m.name}: {rel} does not exist in the target's source {ysrc.version}")
+        for h in sorted(s.rglob("*.h")):
+            (dst / rel / h.relative_to(s)).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(h, dst / rel / h.relative_to(s))
+    kbuild = dst / m.dir / "Kbuild"
+    body = kbuild.read_text() if kbuild.exists() else "include $(src)/Makefile\n"
+    if "OFED_TARGET_RULE" in body:  # a directory shared by two target-rule modules
+        return
+    body += "# ofedtool: the target's own code (rule target)\nccflags-y += -DOFED_TARGET_RULE\n"
+    body += "".join(f"ccflags-y += -I$(OFED_TOP)/{rel}\n" for rel in m.headers)
+    kbuild.write_text(body)
 
 
 def _patches_for(tree: Path, copied: list[str]) -> list[Path]:

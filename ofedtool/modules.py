@@ -12,6 +12,10 @@ from .errors import OfedError
 
 RULES = ("upstream", "target", "inbox")
 
+# --modules when not given: the whole RDMA stack the target ships (group "stack" of
+# modules.toml), narrowed per target to what its .config builds (pipeline.buildable).
+DEFAULT_MODULES = "stack"
+
 
 @dataclass(frozen=True)
 class Module:
@@ -24,6 +28,7 @@ class Module:
     files: tuple[str, ...] = ()   # empty: the whole directory
     kbuild: str = ""              # non-empty: replaces the directory's own Makefile
     optional: bool = False        # only some releases of X have it
+    headers: tuple[str, ...] = () # target rule: directories of Y's source whose headers it includes
 
 
 @dataclass(frozen=True)
@@ -44,7 +49,8 @@ def load_catalog(path: Path | None = None) -> Catalog:
             raise OfedError(f"{path}: module {name}: rule must be one of {', '.join(RULES)}")
         mods[name] = Module(name, m["dir"], tuple(sorted(m.get("kconfig", {}).items())), m["class"],
                             m["rule"], tuple(m.get("depends", ())), tuple(m.get("files", ())),
-                            m.get("kbuild", "").lstrip(), bool(m.get("optional", False)))
+                            m.get("kbuild", "").lstrip(), bool(m.get("optional", False)),
+                            tuple(m.get("headers", ())))
     for m in mods.values():
         for dep in m.depends:
             if dep not in mods:
@@ -54,15 +60,21 @@ def load_catalog(path: Path | None = None) -> Catalog:
 
 
 def select(cat: Catalog, spec: str | None) -> list[Module]:
-    """--modules core,rxe,siw (groups or module names) → the closure over depends, in catalog order.
+    """--modules core,rxe,siw (groups or module names; groups may name groups) → the closure
+    over depends, in catalog order.
 
     Modules that share a kbuild directory and a Kconfig switch come along together (the core
     directory builds ib_core, ib_cm, iw_cm and rdma_cm from one symbol)."""
-    words = [w.strip() for w in (spec or "core,rxe,siw").split(",") if w.strip()]
+    words = [w.strip() for w in (spec or DEFAULT_MODULES).split(",") if w.strip()]
     want: set[str] = set()
-    for w in words:
+    seen: set[str] = set()
+    while words:
+        w = words.pop()
+        if w in seen:
+            continue
+        seen.add(w)
         if w in cat.groups:
-            want.update(cat.groups[w])
+            words.extend(cat.groups[w])
         elif w in cat.modules:
             want.add(w)
         else:

@@ -10,7 +10,7 @@ from . import ui
 from .catalog import parse_from, resolve_target
 from .errors import OfedError
 from .headers import BuildTree, fetch_headers, is_local
-from .modules import Catalog, Module, in_source, load_catalog, select
+from .modules import DEFAULT_MODULES, Catalog, Module, in_source, load_catalog, select
 from .sources import SourceTree, fetch_source
 
 
@@ -23,12 +23,13 @@ class Inputs:
     target_id: str
     target_source: SourceTree | None = None
     skipped: dict[str, str] = field(default_factory=dict)  # module → why it is not built
+    left: tuple[str, ...] = ()  # --leave: distro modules not rebuilt; blacklisted by our packages
 
 
 def add_pipeline_arguments(p, output: bool = True) -> None:
     p.add_argument("--kernel", required=True, metavar="Y", help="target kernel: catalog id/alias or build dir")
     p.add_argument("--from", dest="from_", required=True, metavar="X", help="upstream release: 6.12, 6.12.117, v6.12")
-    p.add_argument("--modules", default="core,rxe,siw", help="modules or groups (default core,rxe,siw)")
+    add_modules_argument(p)
     p.add_argument("-j", "--jobs", type=int, default=os.cpu_count() or 1, help="parallel jobs (default: cores)")
     p.add_argument("--source", choices=("git", "debian", "auto"), default="auto",
                    help="where --from comes from (auto: git, falling back to Debian's linux-source)")
@@ -37,12 +38,43 @@ def add_pipeline_arguments(p, output: bool = True) -> None:
         p.add_argument("-o", "--output", type=Path, help="output directory (default build/<kernel>-<X>)")
 
 
+def add_modules_argument(p) -> None:
+    p.add_argument("--modules", default=DEFAULT_MODULES,
+                   help=f"modules or groups (default {DEFAULT_MODULES}: every RDMA module the target ships, "
+                        f"plus rxe and siw; core,rxe,siw for the core alone)")
+    p.add_argument("--leave", default="", metavar="MOD[,MOD]",
+                   help="distro modules importing from ours that are not rebuilt: the build passes with "
+                        "them, and the packages blacklist them in modprobe.d (they would not load)")
+
+
+def parse_leave(text: str | None) -> tuple[str, ...]:
+    """--leave names as modinfo spells them (nvme-rdma → nvme_rdma), sorted, once each."""
+    return tuple(sorted({w.strip().replace("-", "_") for w in (text or "").split(",") if w.strip()}))
+
+
+def apply_leave(modules: list[Module], left: tuple[str, ...]) -> list[Module]:
+    """Drop the modules the user leaves to the distro. Our own code (core, rxe, siw) cannot be
+    left, nor a module another selected one imports from: that one would bind to the distro's."""
+    keep = [m for m in modules if m.name.replace("-", "_") not in left]
+    for m in modules:
+        if m not in keep and m.rule == "upstream":
+            raise OfedError(f"--leave {m.name}: it is X's code we replace the distro's with (rule upstream); "
+                            f"leave only target-rule modules (hardware drivers, ULPs, in-kernel users)")
+    gone = {m.name for m in modules} - {m.name for m in keep}
+    for m in keep:
+        needs = sorted(set(m.depends) & gone)
+        if needs:
+            raise OfedError(f"--leave {needs[0]}: {m.name} imports from it; leave {m.name} too")
+    return keep
+
+
 def resolve_and_fetch(args, cache) -> Inputs:
     # Resolve everything that can be checked locally before any download.
     spec = parse_from(args.from_)
     target = None if is_local(args.kernel) else resolve_target(args.kernel)
     cat = load_catalog()
-    modules = select(cat, args.modules)
+    left = parse_leave(getattr(args, "leave", ""))
+    modules = apply_leave(select(cat, args.modules), left)
     ui.info(f"[resolve] --from {args.from_} → {spec.series}{'.' + str(spec.sublevel) if spec.sublevel is not None else ' (newest)'}; "
             f"--kernel {args.kernel} → {target.id if target else args.kernel}; "
             f"modules: {', '.join(m.name for m in modules)}")
@@ -66,13 +98,14 @@ def resolve_and_fetch(args, cache) -> Inputs:
                    if p["package"].startswith("linux-headers-")), None)
         with ui.stage("fetch", f"{target.id}'s own source for the ULPs"):
             ysrc = fetch_target_source(cache, target, hv, args.offline)
-    return Inputs(src, build, cat, modules, target.id if target else "local", ysrc, skipped)
+    return Inputs(src, build, cat, modules, target.id if target else "local", ysrc, skipped, left)
 
 
 def buildable(modules: list[Module], build: BuildTree) -> tuple[list[Module], dict[str, str]]:
-    """ULPs need their subsystem in the target kernel (SCSI target, nvme fabrics, sunrpc...):
-    a target-rule module whose Kconfig symbol the target's .config leaves unset is reported and
-    skipped, never silently dropped and never forced on."""
+    """Target-rule modules (ULPs, hardware drivers, in-kernel users) are built exactly where the
+    target's own .config builds them (its subsystem, its netdev driver): one whose Kconfig
+    symbol the target leaves unset is reported and skipped, never silently dropped and never
+    forced on."""
     config = {}
     for line in (build.build_dir / ".config").read_text(errors="replace").splitlines():
         if line.startswith("CONFIG_") and "=" in line:
@@ -80,7 +113,8 @@ def buildable(modules: list[Module], build: BuildTree) -> tuple[list[Module], di
             config[k.removeprefix("CONFIG_")] = v
     keep, skipped = [], {}
     for m in modules:
-        missing = [k for k, _ in m.kconfig if config.get(k) not in ("m", "y")]
+        # An empty value switches a directory sibling off; it is no condition on the target.
+        missing = [k for k, v in m.kconfig if v and config.get(k) not in ("m", "y")]
         if m.rule == "target" and missing:
             skipped[m.name] = f"CONFIG_{missing[0]} is not set in {build.release}'s config"
         else:

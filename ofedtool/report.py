@@ -46,6 +46,12 @@ def cells_from_build(target: str, res: dict | None, err: str, seconds: float, lo
                           f"{m['hazards']} hazardous warnings" if m["hazards"] else "", log))
     for name, why in res.get("skipped", {}).items():
         cells.append(Cell(target, name, "compile", "skip", 0.0, why, log))
+    # Distro modules that import from ours and are not rebuilt would not load beside them.
+    for x in res.get("stranded") or []:
+        cells.append(Cell(target, x["name"], "stranded", "fail", 0.0,
+                          f"{x['path']} imports from {', '.join(x['imports_from'])} and is not rebuilt", log))
+    for x in res.get("left") or []:
+        cells.append(Cell(target, x["name"], "stranded", "skip", 0.0, "left (--leave): blacklisted in modprobe.d", log))
     # The kbuild run is one testcase carrying the wall time. It is red only for a failure no
     # module cell explains (a broken shared header, make itself), so a broken module stays its own.
     rc = res["build"].get("exit_code")

@@ -48,21 +48,40 @@ def run(args, cache) -> dict:
                 f"{c['warnings']} other warnings, compile {res.seconds:.0f}s")
     rows.append(f"{c['binding']} binding problems (imports not bound to our core's exports)")
     consumers = _consumers(args, cache, inp)
-    if consumers:
-        rows.append(f"{len(consumers)} distro modules import from modules we replace and will NOT load "
-                    f"with them: {', '.join(x['name'] for x in consumers)}")
+    stranded, left = stranded_and_left(consumers, inp.left)
+    if consumers is not None:
+        rows.append(f"{len(stranded)} stranded modules (distro modules importing from modules we replace, "
+                    f"not rebuilt, not left with --leave)" + (f": {', '.join(x['name'] for x in stranded)}; "
+                                                             f"they would NOT load with ours" if stranded else ""))
+    for x in left:
+        rows.append(f"left: {x['name']} ({x['path']}) is not rebuilt and would not load with ours: "
+                    f"blacklisted in the packages' modprobe.d")
+    for name in sorted(set(inp.left) - {x["name"] for x in left}):
+        ui.warn(f"--leave {name}: {inp.build.release} ships no module of that name importing from ours; "
+                f"nothing to blacklist")
+    ok = res.ok and not stranded
+    if res.ok and stranded:
+        rows.append(f"FAIL: {len(stranded)} stranded: rebuild them (the default module set is the whole "
+                    f"stack) or name them with --leave")
     rows.append(f"tree: {g.out}\nlog:  {res.log}")
-    result = {"consumers": consumers, "ok": res.ok, "output": str(g.out), "source": inp.source.manifest(), "kernel": inp.build.release,
+    result = {"consumers": consumers, "stranded": stranded, "left": left, "ok": ok, "output": str(g.out), "source": inp.source.manifest(), "kernel": inp.build.release,
               "target": inp.target_id, "probes": g.probe_stats, "skipped": inp.skipped, "build": res.as_dict(), "text": "\n".join(rows)}
     (g.out / "result.json").write_text(json.dumps({k: v for k, v in result.items() if k != "text"},
                                                   indent=2, sort_keys=True, default=str) + "\n")
-    if args.formats and res.ok:
+    if args.formats and ok:
         from ..package import package
         from .package import default_out, options
         pk = package(g.out, args.package_dir or default_out(g.out), options(args), cache)
         result["packages"] = {k: v for k, v in pk.items() if k != "text"}
         result["text"] += "\n" + pk["text"]
     return result
+
+
+def stranded_and_left(consumers: list[dict] | None, leave: tuple[str, ...]) -> tuple[list[dict], list[dict]]:
+    """Consumers split into the stranded (fail the build) and the ones --leave names (blacklisted
+    by the packages). Unknown consumers (None: no image to scan) are neither."""
+    found = consumers or []
+    return [x for x in found if x["name"] not in leave], [x for x in found if x["name"] in leave]
 
 
 def _consumers(args, cache, inp) -> list[dict] | None:
@@ -80,6 +99,7 @@ def _consumers(args, cache, inp) -> list[dict] | None:
         ui.warn(f"consumers: cannot scan {inp.build.release}'s modules: {e}")
         return None
     for x in found:
-        ui.warn(f"consumer {x.name} ({x.path}) imports from {', '.join(x.imports_from)}: it will fail to "
-                f"load against our modules (disagrees about version of symbol); rebuild or blacklist it")
+        if x.name not in inp.left:
+            ui.warn(f"consumer {x.name} ({x.path}) imports from {', '.join(x.imports_from)}: it will fail to "
+                    f"load against our modules (disagrees about version of symbol); rebuild it or --leave it")
     return [x.as_dict() for x in found]

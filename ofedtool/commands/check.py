@@ -23,6 +23,7 @@ from pathlib import Path
 
 from .. import jobserver, ui
 from ..catalog import load_targets, parse_from, resolve_target
+from ..pipeline import add_modules_argument
 from ..errors import OfedError
 from ..report import Cell, cells_from_build, cells_from_vmtest, write_all
 
@@ -30,7 +31,7 @@ def add_arguments(p) -> None:
     p.add_argument("--from", dest="from_", required=True, metavar="X")
     p.add_argument("--kernel", metavar="K1,K2,...", help="targets (catalog ids or aliases)")
     p.add_argument("--all", action="store_true", help="every target in the catalog")
-    p.add_argument("--modules", default="core,rxe,siw")
+    add_modules_argument(p)
     p.add_argument("-j", "--jobs", type=int, default=os.cpu_count() or 1, help="total parallel jobs (default: cores)")
     p.add_argument("--source", choices=("git", "debian", "auto"), default="auto")
     p.add_argument("--git-url")
@@ -58,7 +59,7 @@ def build_command(args, cache, target: str, tdir: Path) -> list[str]:
     the jobserver, but its probe planning and spatch size their work by it."""
     return [sys.executable, "-m", "ofedtool.cli", "--cache-dir", str(cache.root), "--json",
             *(["--offline"] if args.offline else []), "build", "--kernel", target, "--from", args.from_,
-            "--modules", args.modules, "-j", str(args.jobs), "--source", args.source, "-o", str(tdir),
+            "--modules", args.modules, *(["--leave", args.leave] if getattr(args, "leave", "") else []), "-j", str(args.jobs), "--source", args.source, "-o", str(tdir),
             *(["--git-url", args.git_url] if args.git_url else []),
             *({True: ["--ccache"], False: ["--no-ccache"]}.get(getattr(args, "ccache", None), []))]
 

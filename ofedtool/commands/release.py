@@ -26,13 +26,14 @@ from ..errors import OfedError
 from ..package import Options, package, parse_formats
 from ..package.common import DEFAULT_NAME, sha256sums
 from ..package.rpm import DEFAULT_CONFLICTS
+from ..pipeline import add_modules_argument
 from . import check
 
 
 def add_arguments(p) -> None:
     p.add_argument("--from", dest="from_", required=True, metavar="X")
     p.add_argument("--kernel", required=True, metavar="K1,K2,...", help="targets (catalog ids or aliases)")
-    p.add_argument("--modules", default="core,rxe,siw")
+    add_modules_argument(p)
     p.add_argument("--format", dest="formats", default="dkms,rpm,deb")
     p.add_argument("--name", default=DEFAULT_NAME)
     p.add_argument("--release", type=int, default=1, dest="pkg_release", help="ofedtool release counter N")
@@ -51,7 +52,7 @@ def run(args, cache) -> dict:
     parent = args.output.absolute()
     work = parent / ".work"
     ui.info(f"[release] --from {args.from_} for {args.kernel}; work dir {work}")
-    matrix = check.run(Namespace(from_=args.from_, kernel=args.kernel, all=False, modules=args.modules,
+    matrix = check.run(Namespace(from_=args.from_, kernel=args.kernel, all=False, modules=args.modules, leave=args.leave,
                                  jobs=args.jobs, source=args.source, git_url=args.git_url, output=work,
                                  vmtest=not args.no_vmtest, offline=args.offline), cache)
     if not matrix["ok"]:

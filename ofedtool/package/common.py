@@ -73,6 +73,11 @@ class Tree:
     def source_version(self) -> str:
         return self.manifest["source"]["version"]
 
+    @property
+    def left(self) -> list[str]:
+        """Distro modules the build left to the distro (--leave): the packages blacklist them."""
+        return sorted(x["name"] for x in self.result.get("left") or [])
+
 
 @dataclass
 class Package:

@@ -29,6 +29,11 @@ def build(pkg: Package, out: Path, work: Path, dkms_tree: Path) -> DebOutput:
     shutil.rmtree(root, ignore_errors=True)
     base = f"{pkg.name}-{pkg.version}"
     shutil.copytree(dkms_tree, root / "usr" / "src" / base, symlinks=True)
+    conf = dkms_tree / f"{pkg.name}.modprobe.conf"
+    if conf.exists():
+        # Blacklist of the modules left to the distro (ofedtool build --leave), a conffile.
+        (root / "etc" / "modprobe.d").mkdir(parents=True)
+        shutil.copyfile(conf, root / "etc" / "modprobe.d" / f"{pkg.name}.conf")
     size_kb = sum((p.stat().st_size + 1023) // 1024 for p in root.rglob("*") if p.is_file())
     debian = root / "DEBIAN"
     debian.mkdir()
@@ -36,6 +41,8 @@ def build(pkg: Package, out: Path, work: Path, dkms_tree: Path) -> DebOutput:
     ctx = dict(name=pkg.name, version=pkg.version, upstream=pkg.tree.source_version, series=info["series"],
                modules=[m.name for m in pkg.tree.modules], installed_size=size_kb)
     (debian / "control").write_text(render("deb/control.j2", **ctx))
+    if conf.exists():
+        (debian / "conffiles").write_text(f"/etc/modprobe.d/{pkg.name}.conf\n")
     for script in ("postinst", "prerm"):
         (debian / script).write_text(render(f"deb/{script}.j2", **ctx))
         (debian / script).chmod(0o755)
