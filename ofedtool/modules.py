@@ -70,11 +70,13 @@ def select(cat: Catalog, spec: str | None) -> list[Module]:
     seen: set[str] = set()
     while words:
         w = words.pop()
-        if w in seen:
-            continue
-        seen.add(w)
         if w in cat.groups:
-            words.extend(cat.groups[w])
+            # a group may share its name with its one module (siw = ["siw"])
+            if w not in seen:
+                seen.add(w)
+                words.extend(n for n in cat.groups[w] if n != w or n not in cat.modules)
+                if w in cat.modules:
+                    want.add(w)
         elif w in cat.modules:
             want.add(w)
         else:

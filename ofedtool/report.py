@@ -47,8 +47,9 @@ def cells_from_build(target: str, res: dict | None, err: str, seconds: float, lo
     for name, why in res.get("skipped", {}).items():
         cells.append(Cell(target, name, "compile", "skip", 0.0, why, log))
     # Distro modules that import from ours and are not rebuilt would not load beside them.
+    # A partial --modules strands by choice (skip); the default, whole-stack build must not (fail).
     for x in res.get("stranded") or []:
-        cells.append(Cell(target, x["name"], "stranded", "fail", 0.0,
+        cells.append(Cell(target, x["name"], "stranded", "fail" if res.get("stranded_fail", True) else "skip", 0.0,
                           f"{x['path']} imports from {', '.join(x['imports_from'])} and is not rebuilt", log))
     for x in res.get("left") or []:
         cells.append(Cell(target, x["name"], "stranded", "skip", 0.0, "left (--leave): blacklisted in modprobe.d", log))

@@ -9,6 +9,8 @@ from .. import jobserver, ui
 from ..build import compile_tree
 from ..generate import generate
 from ..kbuild import inspect_tree
+from ..consumers import judge_consumers
+from ..modules import DEFAULT_MODULES
 from ..pipeline import add_pipeline_arguments, output_dir, require_jobs, resolve_and_fetch
 
 
@@ -48,23 +50,17 @@ def run(args, cache) -> dict:
                 f"{c['warnings']} other warnings, compile {res.seconds:.0f}s")
     rows.append(f"{c['binding']} binding problems (imports not bound to our core's exports)")
     consumers = _consumers(args, cache, inp)
-    stranded, left = stranded_and_left(consumers, inp.left)
-    if consumers is not None:
-        rows.append(f"{len(stranded)} stranded modules (distro modules importing from modules we replace, "
-                    f"not rebuilt, not left with --leave)" + (f": {', '.join(x['name'] for x in stranded)}; "
-                                                             f"they would NOT load with ours" if stranded else ""))
-    for x in left:
-        rows.append(f"left: {x['name']} ({x['path']}) is not rebuilt and would not load with ours: "
-                    f"blacklisted in the packages' modprobe.d")
-    for name in sorted(set(inp.left) - {x["name"] for x in left}):
+    # The default selection is the whole stack the target ships: a module it strands is one that
+    # could not be rebuilt, and fails the build. An explicit --modules is a partial stack by
+    # choice: its stranded modules are reported (and in result.json), not a failure.
+    v = judge_consumers(consumers, inp.left, strict=args.modules == DEFAULT_MODULES, partial=args.modules)
+    for name in v.unknown_left:
         ui.warn(f"--leave {name}: {inp.build.release} ships no module of that name importing from ours; "
                 f"nothing to blacklist")
-    ok = res.ok and not stranded
-    if res.ok and stranded:
-        rows.append(f"FAIL: {len(stranded)} stranded: rebuild them (the default module set is the whole "
-                    f"stack) or name them with --leave")
+    rows += v.rows
+    ok = res.ok and v.ok
     rows.append(f"tree: {g.out}\nlog:  {res.log}")
-    result = {"consumers": consumers, "stranded": stranded, "left": left, "ok": ok, "output": str(g.out), "source": inp.source.manifest(), "kernel": inp.build.release,
+    result = {"consumers": consumers, "stranded": v.stranded, "left": v.left, "stranded_fail": v.strict, "ok": ok, "output": str(g.out), "source": inp.source.manifest(), "kernel": inp.build.release,
               "target": inp.target_id, "probes": g.probe_stats, "skipped": inp.skipped, "build": res.as_dict(), "text": "\n".join(rows)}
     (g.out / "result.json").write_text(json.dumps({k: v for k, v in result.items() if k != "text"},
                                                   indent=2, sort_keys=True, default=str) + "\n")
@@ -75,13 +71,6 @@ def run(args, cache) -> dict:
         result["packages"] = {k: v for k, v in pk.items() if k != "text"}
         result["text"] += "\n" + pk["text"]
     return result
-
-
-def stranded_and_left(consumers: list[dict] | None, leave: tuple[str, ...]) -> tuple[list[dict], list[dict]]:
-    """Consumers split into the stranded (fail the build) and the ones --leave names (blacklisted
-    by the packages). Unknown consumers (None: no image to scan) are neither."""
-    found = consumers or []
-    return [x for x in found if x["name"] not in leave], [x for x in found if x["name"] in leave]
 
 
 def _consumers(args, cache, inp) -> list[dict] | None:
