@@ -106,6 +106,12 @@ def _target_kbuild(ysrc: SourceTree, m: Module, dst: Path) -> None:
     A hardware driver includes its netdev driver's private headers (-I $(srctree)/drivers/
     net/..., or by relative path): the target's build tree does not ship them, so they come
     from the target's source into the tree and onto the module's include path."""
+    for rel in m.own_headers:
+        # rdmavt's API (include/rdma/rdma_vt.h...) is between Y's own modules: Y's copy wins
+        if not (ysrc.path / rel).is_file():
+            raise OfedError(f"module {m.name}: {rel} does not exist in the target's source {ysrc.version}")
+        (dst / rel).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(ysrc.path / rel, dst / rel)
     for rel in m.headers:
         s = ysrc.path / rel
         if not s.is_dir():
@@ -190,12 +196,13 @@ def generate(cache, src: SourceTree, build: BuildTree, cat: Catalog, modules: li
             features.update(run_core_probes(tmp, load_core_probes()))
             features = dict(sorted(features.items()))
             if pristine:
-                shim_rows = []
+                shim_rows, off_rows = [], []
                 (tmp / "compat" / "include").mkdir(parents=True)
                 (tmp / "compat" / "compat.h").write_text("/* ofedtool gap: pristine tree, no compat */\n")
                 (tmp / "compat" / "config.h").write_text("")
             else:
                 shim_rows = _apply_shims(tmp, features, modules, cache, jobs)
+                off_rows = _switch_off(tmp, features, modules)
                 shutil.copytree(bp / "compat", tmp / "compat")
                 (tmp / "compat" / "config.h").write_text(render_config_h(features))
             dirs = sorted({m.dir for m in modules})
@@ -213,6 +220,7 @@ def generate(cache, src: SourceTree, build: BuildTree, cat: Catalog, modules: li
                 "target_source": ysrc.manifest() if ysrc else None,
                 "skipped": dict(sorted((skipped or {}).items())),
                 "shims": shim_rows,
+                "off": off_rows,
                 "patches": [{"patch": r.patch, "sha256": r.sha256, "files": list(r.files),
                              "hunks": [{"index": h.index, "offset": h.offset, "fuzz": h.fuzz} for h in r.hunks]}
                             for r in results],
@@ -254,6 +262,30 @@ def _apply_shims(tree: Path, features: dict[str, bool], modules: list[Module], c
             r = run_smpl(smpl, tree, files, jobs=jobs, cache_dir=cache.root)
             row.setdefault("changed", []).extend(sorted(f.file for f in r.files if f.changed))
         ui.info(f"[shims] {shim.name}: applied to {', '.join(row['modules']) or 'smpl files'} ({row['why']})")
+    return rows
+
+
+def _switch_off(tree: Path, features: dict[str, bool], modules: list[Module]) -> list[dict]:
+    """Features of a target-rule module that cannot be carried onto our core (ODP in Y's mlx5_ib
+    against X's reworked ODP core): the module builds without them, and the manifest and the
+    build summary say so. The Kconfig symbol is emptied for the module's Makefile (before it is
+    read: object lists are expanded as it is parsed) and #undef'd after the target's autoconf.h
+    for its code."""
+    from .rules import condition
+    rows = []
+    for m in modules:
+        offs = [o for o in m.off if all(condition(w, features, f"module {m.name} off {o.config}") for w in o.when)]
+        if not offs:
+            continue
+        kbuild = tree / m.dir / "Kbuild"
+        head = "".join(f"# ofedtool: {m.name} without CONFIG_{o.config}: {o.why}\nCONFIG_{o.config} :=\n" for o in offs)
+        (tree / m.dir / "ofed-off.h").write_text(
+            "/* ofedtool: features switched off for this module (backports/modules.toml, off) */\n"
+            + "".join(f"#undef CONFIG_{o.config}\n#undef CONFIG_{o.config}_MODULE\n" for o in offs))
+        kbuild.write_text(head + kbuild.read_text() + f"ccflags-y += -include $(OFED_TOP)/{m.dir}/ofed-off.h\n")
+        for o in offs:
+            rows.append({"module": m.name, "config": f"CONFIG_{o.config}", "why": o.why})
+            ui.info(f"[generate] {m.name}: built without CONFIG_{o.config} ({o.why})")
     return rows
 
 

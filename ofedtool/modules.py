@@ -29,6 +29,17 @@ class Module:
     kbuild: str = ""              # non-empty: replaces the directory's own Makefile
     optional: bool = False        # only some releases of X have it
     headers: tuple[str, ...] = () # target rule: directories of Y's source whose headers it includes
+    own_headers: tuple[str, ...] = ()  # target rule: Y's files that replace X's copy (Y-only API)
+    off: tuple["Off", ...] = ()   # features switched off in this module where they cannot be carried
+
+
+@dataclass(frozen=True)
+class Off:
+    """A Kconfig feature of the target switched off in one module, when `when` holds (OFED_CORE_*
+    and HAVE_* conditions, as for verb shims): the driver builds without it instead of not at all."""
+    config: str
+    when: tuple[str, ...]
+    why: str
 
 
 @dataclass(frozen=True)
@@ -50,7 +61,9 @@ def load_catalog(path: Path | None = None) -> Catalog:
         mods[name] = Module(name, m["dir"], tuple(sorted(m.get("kconfig", {}).items())), m["class"],
                             m["rule"], tuple(m.get("depends", ())), tuple(m.get("files", ())),
                             m.get("kbuild", "").lstrip(), bool(m.get("optional", False)),
-                            tuple(m.get("headers", ())))
+                            tuple(m.get("headers", ())), tuple(m.get("own_headers", ())),
+                            tuple(Off(k, tuple(v.get("when", ())), v.get("why", ""))
+                                  for k, v in sorted(m.get("off", {}).items())))
     for m in mods.values():
         for dep in m.depends:
             if dep not in mods:

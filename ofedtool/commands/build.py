@@ -43,6 +43,8 @@ def run(args, cache) -> dict:
                     f"{m.hazards:>4} {m.warnings:>4}  {m.vermagic or '-'}")
     for name, why in inp.skipped.items():
         rows.append(f"{name:<{w}} {'skipped':<7} {why}")
+    for o in g.manifest.get("off", []):
+        rows.append(f"{o['module']}: built without {o['config']} (switched off: {o['why']})")
     for d in [d for d in res.diagnostics if d.kind != "warning"][:20]:
         rows.append(f"  {d.kind}: {d.file}:{d.line}: {d.msg}")
     rows.append(f"{'PASS' if res.ok else 'FAIL'}: {sum(m.ko is not None for m in res.modules)}/{len(res.modules)} "
@@ -60,7 +62,8 @@ def run(args, cache) -> dict:
     rows += v.rows
     ok = res.ok and v.ok
     rows.append(f"tree: {g.out}\nlog:  {res.log}")
-    result = {"consumers": consumers, "stranded": v.stranded, "left": v.left, "stranded_fail": v.strict, "ok": ok, "output": str(g.out), "source": inp.source.manifest(), "kernel": inp.build.release,
+    result = {"consumers": consumers, "stranded": v.stranded, "left": v.left, "stranded_fail": v.strict,
+              "off": g.manifest.get("off", []), "ok": ok, "output": str(g.out), "source": inp.source.manifest(), "kernel": inp.build.release,
               "target": inp.target_id, "probes": g.probe_stats, "skipped": inp.skipped, "build": res.as_dict(), "text": "\n".join(rows)}
     (g.out / "result.json").write_text(json.dumps({k: v for k, v in result.items() if k != "text"},
                                                   indent=2, sort_keys=True, default=str) + "\n")
