@@ -10,10 +10,11 @@ const struct ib_device_ops ops = {
 };
 
 @script:python s@
+ops << r.ops;
 fn << r.fn;
 w;
 @@
-coccinelle.w = cocci.make_ident("ofed_shim_" + fn)
+coccinelle.w = cocci.make_ident("ofed_shim_" + fn + "_" + ops)
 
 @@
 identifier r.ops, r.fn, s.w;
@@ -30,3 +31,15 @@ const struct ib_device_ops ops = {
 +	.create_cq = w,
 	...
 };
+
+// The wrapper reads attrs->driver_udata: struct uverbs_attr_bundle is defined in uverbs_ioctl.h
+// (a second include of it is harmless where the file already has it).
+@inc depends on r@
+@@
+#include <linux/module.h>
++#include <rdma/uverbs_ioctl.h>
+
+@depends on r && !inc@
+@@
+#include <rdma/ib_verbs.h>
++#include <rdma/uverbs_ioctl.h>

@@ -11,10 +11,11 @@ const struct ib_device_ops ops = {
 };
 
 @script:python s@
+ops << r.ops;
 fn << r.fn;
 w;
 @@
-coccinelle.w = cocci.make_ident("ofed_shim_dmah_" + fn)
+coccinelle.w = cocci.make_ident("ofed_shim_dmah_" + fn + "_" + ops)
 
 @@
 identifier r.ops, r.fn, s.w;
@@ -44,10 +45,11 @@ const struct ib_device_ops ops = {
 };
 
 @script:python sd@
+ops << rd.ops;
 fn << rd.fn;
 w;
 @@
-coccinelle.w = cocci.make_ident("ofed_shim_dmah_" + fn)
+coccinelle.w = cocci.make_ident("ofed_shim_dmah_" + fn + "_" + ops)
 
 @@
 identifier rd.ops, rd.fn, sd.w;

@@ -10,10 +10,11 @@ const struct ib_device_ops ops = {
 };
 
 @script:python s@
+ops << r.ops;
 fn << r.fn;
 w;
 @@
-coccinelle.w = cocci.make_ident("ofed_shim_" + fn)
+coccinelle.w = cocci.make_ident("ofed_shim_" + fn + "_" + ops)
 
 @@
 identifier r.ops, r.fn, s.w;
