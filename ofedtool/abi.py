@@ -49,7 +49,8 @@ class Hazard:
         what = ", ".join(self.types[:4]) or "its types"
         return (f"{self.symbol} from {self.exporter} ({self.source}) reaches {what} laid out differently by our "
                 f"headers (CRC {self.ours:#010x} over ours, {self.target:#010x} in the target): code we do not "
-                f"rebuild would read our structures at the target's offsets; shim it (backports/shims)")
+                f"rebuild would read our structures at the target's offsets; redirect the importers to our own copy "
+                f"(a compat header, as backports/compat/include/linux/blk-mq-rdma.h does)")
 
 
 @dataclass(frozen=True)
