@@ -10,7 +10,6 @@ import hashlib
 import json
 import os
 import re
-import shutil
 import subprocess
 import tempfile
 import time
@@ -20,7 +19,8 @@ from pathlib import Path
 from . import ui
 from .cache import Cache, sha256_file
 from .catalog import Suite, load_suites, version_key
-from .errors import MissingTool, OfedError
+from .errors import OfedError
+from .proc import require  # noqa: F401  (re-exported while other branches still import it from here)
 
 KEYRING = "/usr/share/keyrings/debian-archive-keyring.gpg"
 MIRRORS = {
@@ -29,15 +29,6 @@ MIRRORS = {
 }
 # An index older than this is refreshed before resolving "newest"; --offline never refreshes.
 INDEX_MAX_AGE = 6 * 3600
-
-
-def require(tool: str, package: str) -> str:
-    """The tool's path, or MissingTool naming its Debian package. /usr/sbin is searched too:
-    dkms and depmod live there and a non-root PATH often lacks it."""
-    path = shutil.which(tool) or shutil.which(tool, path="/usr/sbin:/sbin")
-    if not path:
-        raise MissingTool(tool, package)
-    return path
 
 
 @dataclass(frozen=True)

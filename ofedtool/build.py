@@ -8,7 +8,6 @@ or linked against a symbol nobody exports, is a failure even when make says 0.
 from __future__ import annotations
 
 import os
-import re
 import subprocess
 import time
 import tomllib
@@ -16,18 +15,12 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from . import jobserver, ui
+from . import kbuildlog
 from .catalog import data_dir
+from .kbuildlog import tree_relative  # noqa: F401  (re-exported: gap and tests read paths with it)
+from .kmod import vermagic
 from .kbuild import KernelTree
 from .modules import Module
-
-_ERROR = re.compile(r"^(?P<file>[^\s:]+):(?P<line>\d+):(?:\d+:)? (?:fatal )?error: (?P<msg>.*)$")
-_WARN = re.compile(r"^(?P<file>[^\s:]+):(?P<line>\d+):(?:\d+:)? warning: (?P<msg>.*?)\s*\[-W(?P<flag>[^\]=]+)[^\]]*\]$")
-_UNDEF = re.compile(r'(?:ERROR|WARNING): modpost: "(?P<sym>[^"]+)" \[(?P<ko>[^\]]+)\] undefined!')
-_MODPOST_ERR = re.compile(r"^(?:ERROR|FATAL): modpost: (?P<msg>.*)$")
-# gcc names the translation unit before a header's diagnostics: "x.c: In function 'f':", the
-# last line of an include chain ("   from x.c:12:") or an inlining chain ("inlined from 'f' at x.c:9:3").
-_UNIT = re.compile(r"^(?:In file included from |\s+from |\s+inlined from \S+ at )?(?P<file>[^\s:]+\.c)(?::\d+[:,]|: In function)")
-
 
 @dataclass
 class Diagnostic:
@@ -78,15 +71,6 @@ def hazard_flags() -> set[str]:
         return set(tomllib.load(f)["flags"])
 
 
-def tree_relative(path: str, top: Path, cwd: Path | None = None) -> str:
-    """A path from the build log as a path in the tree. gcc names files as they were given to it:
-    absolute, or (when ccache's base_dir rewrote the command line) relative to the directory
-    kbuild runs the compiler in, the kernel build dir."""
-    if cwd is not None and not os.path.isabs(path):
-        path = os.path.normpath(os.path.join(cwd, path))
-    return path.removeprefix(str(top).rstrip("/") + "/")
-
-
 def parse_log(text: str, top: Path, hazards: set[str], cwd: Path | None = None) -> list[Diagnostic]:
     """Unique diagnostics (gcc repeats a header's error for every TU that includes it)."""
     seen = set()
@@ -94,28 +78,25 @@ def parse_log(text: str, top: Path, hazards: set[str], cwd: Path | None = None) 
     unit = ""
     for line in text.splitlines():
         d = None
-        if m := _UNIT.match(line):
+        if m := kbuildlog.UNIT.match(line):
             unit = tree_relative(m["file"], top, cwd)
-        if m := _ERROR.match(line):
-            f = tree_relative(m["file"], top, cwd)
-            d = Diagnostic("error", f, int(m["line"]), m["msg"], unit if unit and not f.endswith(".c") else "")
-        elif m := _WARN.match(line):
-            kind = "hazard" if m["flag"] in hazards else "warning"
-            d = Diagnostic(kind, tree_relative(m["file"], top, cwd), int(m["line"]), f"{m['msg']} [-W{m['flag']}]")
-        elif m := _UNDEF.search(line):
+        g = kbuildlog.diagnostic(line)
+        w = kbuildlog.WARNING_FLAG.match(g["msg"]) if g and g["sev"] == "warning" else None
+        if g and kbuildlog.is_error(g):
+            f = tree_relative(g["file"], top, cwd)
+            d = Diagnostic("error", f, int(g["line"]), g["msg"], unit if unit and not f.endswith(".c") else "")
+        elif w:
+            kind = "hazard" if w["flag"] in hazards else "warning"
+            d = Diagnostic(kind, tree_relative(g["file"], top, cwd), int(g["line"]), f"{w['msg']} [-W{w['flag']}]")
+        elif m := kbuildlog.UNDEFINED.search(line):
             d = Diagnostic("undefined", tree_relative(m["ko"], top, cwd), 0, m["sym"])
-        elif m := _MODPOST_ERR.match(line):
+        elif m := kbuildlog.MODPOST_ERROR.match(line):
             if "undefined!" not in line and "Error" not in m["msg"]:
                 d = Diagnostic("modpost", "", 0, m["msg"])
         if d and (d.kind, d.file, d.line, d.msg) not in seen:
             seen.add((d.kind, d.file, d.line, d.msg))
             out.append(d)
     return out
-
-
-def vermagic(ko: Path) -> str | None:
-    p = subprocess.run(["modinfo", "-F", "vermagic", str(ko)], capture_output=True, text=True)
-    return p.stdout.strip() or None if p.returncode == 0 else None
 
 
 def compiler_command(cc: str, ccache: bool | None = None) -> str:
@@ -139,7 +120,7 @@ def _make(cmd: list[str], env: dict, log, fds: tuple[int, ...] = ()) -> int:
         for line in proc.stdout:
             log.write(line)
             # Progress per module as kbuild links it.
-            if m := re.match(r"\s+LD \[M\]\s+(\S+\.ko)$", line):
+            if m := kbuildlog.LINKED.match(line):
                 ui.info(f"[build] linked {Path(m.group(1)).stem}")
     except BaseException:
         # ^C or check stopping us: make passes SIGTERM on to its jobs; no compile outlives us.
@@ -163,7 +144,7 @@ def compile_tree(tree: Path, ktree: KernelTree, modules: list[Module], jobs: int
 
     Under a jobserver (MAKEFLAGS from `ofedtool check`, or from a make whose recipe runs us)
     make gets no -j and shares the jobserver's slots, in both passes; alone it gets -j{jobs}."""
-    from .apt import require
+    from .proc import require
     require("make", "make")
     log = tree / "build.log"
     cc = compiler_command(ktree.cc, ccache)

@@ -17,8 +17,6 @@ import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import jinja2
-
 from . import __version__, ui
 from .catalog import data_dir
 from .errors import OfedError
@@ -27,6 +25,7 @@ from .kbuild import inspect_tree, tree_id
 from .modules import Catalog, Module, kconfig_line
 from .shims import load_core_probes, load_shims, plan, run_core_probes
 from .sources import SourceTree
+from .tree import Manifest, ModuleEntry
 
 
 @dataclass
@@ -34,7 +33,7 @@ class Generated:
     out: Path
     modules: list[Module]
     features: dict[str, bool]
-    manifest: dict
+    manifest: Manifest
     probe_stats: dict = field(default_factory=dict)
 
 
@@ -42,16 +41,16 @@ def _sha(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def run_feature_probes(cache, build: BuildTree, jobs: int):
+def run_feature_probes(cache, build: BuildTree, jobs: int, ktree=None):
+    """ktree: the run's kbuild.KernelTree when the caller has inspected it already."""
     from .probes import load_probes, run_probes
     probes = load_probes(data_dir("backports") / "probes")
-    return run_probes(probes, inspect_tree(build.build_dir, build.toolchain), cache.root, jobs)
+    return run_probes(probes, ktree or inspect_tree(build.build_dir, build.toolchain), cache.root, jobs)
 
 
 def render(template: str, **ctx) -> str:
-    env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(data_dir("recipes"))),
-                             keep_trailing_newline=True, undefined=jinja2.StrictUndefined)
-    return env.get_template(template).render(version=__version__, **ctx)
+    from .templates import render as _render
+    return _render(template, version=__version__, **ctx)
 
 
 def _copy(src_root: Path, rel: str, dst: Path, files: tuple[str, ...] = ()) -> bool:
@@ -110,7 +109,7 @@ def _patches_for(tree: Path, copied: list[str]) -> list[Path]:
 
 def generate(cache, src: SourceTree, build: BuildTree, cat: Catalog, modules: list[Module],
              out: Path, jobs: int, target_id: str | None = None, ysrc: SourceTree | None = None,
-             skipped: dict[str, str] | None = None, pristine: bool = False) -> Generated:
+             skipped: dict[str, str] | None = None, pristine: bool = False, ktree=None) -> Generated:
     """pristine: the sources as copied, nothing adapted (no patches, SmPL, shims, compat headers;
     compat.h is empty) — for `ofedtool gap`, which measures what the adaptation has to cover."""
     from .cocci import run_smpl
@@ -126,11 +125,11 @@ def generate(cache, src: SourceTree, build: BuildTree, cat: Catalog, modules: li
         # Nothing that decides the tree changed: keep it as it is, so kbuild's own
         # incrementality makes a re-build a no-op.
         ui.info(f"[generate] {out} is up to date (inputs {key[:12]})")
-        return Generated(out, modules, same["probes"]["results"], same, {"total": len(same["probes"]["results"]),
+        return Generated(out, modules, same.features, same, {"total": len(same.features),
                                                                          "ran": 0, "cached": 0, "seconds": 0.0,
                                                                          "skipped": True})
     with ui.stage("probes", f"feature probes against {build.release}"):
-        run = run_feature_probes(cache, build, jobs)
+        run = run_feature_probes(cache, build, jobs, ktree)
     features = dict(sorted(run.results.items()))
     ui.info(f"[probes] {len(features)} probes: {run.ran} ran, {run.cached} cached, {run.seconds:.1f}s; "
             f"{sum(features.values())} features present, {len(features) - sum(features.values())} absent")
@@ -175,29 +174,29 @@ def generate(cache, src: SourceTree, build: BuildTree, cat: Catalog, modules: li
             dirs = sorted({m.dir for m in modules})
             (tmp / "Kbuild").write_text(render("Kbuild.j2", dirs=dirs))
             (tmp / "Makefile").write_text(render("Makefile.j2", kconfig=kconfig_line(cat, modules)))
-            manifest = {
-                "ofedtool": __version__,
-                "inputs": key,
-                "source": src.manifest(),
-                "target": {"id": target_id or build.target_id, "release": build.release,
-                           **{k: v for k, v in build.manifest().items()
-                              if k not in ("build_dir", "release", "target")}},
-                "modules": [{"name": m.name, "dir": m.dir, "rule": m.rule, "class": m.cls} for m in modules],
-                "copied": copied,
-                "target_source": ysrc.manifest() if ysrc else None,
-                "skipped": dict(sorted((skipped or {}).items())),
-                "shims": shim_rows,
-                "patches": [{"patch": r.patch, "sha256": r.sha256, "files": list(r.files),
-                             "hunks": [{"index": h.index, "offset": h.offset, "fuzz": h.fuzz} for h in r.hunks]}
-                            for r in results],
-                "smpl": smpl_done,
-                "probes": {"tree_id": run.tree_id, "results": features},
+            manifest = Manifest(
+                ofedtool=__version__,
+                inputs=key,
+                source=src.manifest(),
+                target={"id": target_id or build.target_id, "release": build.release,
+                        **{k: v for k, v in build.manifest().items()
+                           if k not in ("build_dir", "release", "target")}},
+                modules=tuple(ModuleEntry(m.name, m.dir, m.rule, m.cls) for m in modules),
+                copied=tuple(copied),
+                target_source=ysrc.manifest() if ysrc else None,
+                skipped=dict(sorted((skipped or {}).items())),
+                shims=shim_rows,
+                patches=[{"patch": r.patch, "sha256": r.sha256, "files": list(r.files),
+                          "hunks": [{"index": h.index, "offset": h.offset, "fuzz": h.fuzz} for h in r.hunks]}
+                         for r in results],
+                smpl=smpl_done,
+                probes={"tree_id": run.tree_id, "results": features},
                 # Active compat: absent features whose compat does something for this X. The
                 # rest of the probes are inventory (what the target lacks that X does not need).
-                "compat": {"active": [] if pristine else active_compat(bp, tmp, features, results, smpl_done),
-                           "absent": sorted(k for k, v in features.items() if not v)},
-            }
-            (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
+                compat={"active": [] if pristine else active_compat(bp, tmp, features, results, smpl_done),
+                        "absent": sorted(k for k, v in features.items() if not v)},
+            )
+            manifest.write(tmp)
         _replace_dir(tmp, out)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -312,12 +311,9 @@ def inputs_key(src: SourceTree, build: BuildTree, modules: list[Module], ysrc: S
     return h.hexdigest()
 
 
-def _unchanged(out: Path, key: str) -> dict | None:
-    try:
-        m = json.loads((out / "manifest.json").read_text())
-    except (OSError, ValueError):
-        return None
-    return m if m.get("inputs") == key else None
+def _unchanged(out: Path, key: str) -> Manifest | None:
+    m = Manifest.peek(out)
+    return m if m is not None and m.inputs == key else None
 
 
 def _replace_dir(new: Path, final: Path) -> None:

@@ -15,7 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from . import ui
-from .apt import Apt, parse_depends, require, unpack
+from .apt import Apt, parse_depends, unpack
+from .proc import require
 from .catalog import Target
 from .errors import OfedError
 from .headers import BuildTree

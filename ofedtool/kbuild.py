@@ -1,4 +1,5 @@
-"""How we call a target kernel's kbuild: what the build tree is, which compiler, which make line."""
+"""The kernel build tree, and how we call its kbuild: every reader of a build tree lives here
+(release, .config, Module.symvers, headers' source dir, compiler), then the make line."""
 
 from __future__ import annotations
 
@@ -61,7 +62,7 @@ def inspect_tree(build_dir: Path, toolchain: Toolchain | None = None) -> KernelT
     programs = toolchain_programs(build_dir, toolchain) if toolchain else {}
     return KernelTree(
         build_dir=build_dir,
-        release=_release(build_dir),
+        release=kernel_release(build_dir),
         cc=programs.pop("CC") if programs else choose_compiler(build_dir),
         arch=_arch(build_dir),
         tools=tuple(sorted(programs.items())),
@@ -70,7 +71,7 @@ def inspect_tree(build_dir: Path, toolchain: Toolchain | None = None) -> KernelT
 
 def compiler_text(build_dir: Path) -> str:
     """CONFIG_CC_VERSION_TEXT: what `$(CC) --version | head -1` said when the kernel was built."""
-    text = _config_values(Path(build_dir)).get("CONFIG_CC_VERSION_TEXT", "").strip('"')
+    text = config_values(Path(build_dir)).get("CONFIG_CC_VERSION_TEXT", "").strip('"')
     if not text:
         raise OfedError(f"{build_dir}/.config has no CONFIG_CC_VERSION_TEXT: cannot tell which compiler built the kernel")
     return text
@@ -112,7 +113,9 @@ def source_dir(build_dir: Path) -> Path:
     )
 
 
-def _release(build_dir: Path) -> str:
+def kernel_release(build_dir: Path) -> str:
+    """`uname -r` of the kernel the tree builds for."""
+    build_dir = Path(build_dir)
     # utsrelease.h first: Debian's include/config/kernel.release says "6.1.192" while the
     # kernel (and vermagic) say "6.1.0-56-amd64" because .kernelvariables overrides KERNELRELEASE.
     uts = build_dir / "include" / "generated" / "utsrelease.h"
@@ -127,7 +130,7 @@ def _release(build_dir: Path) -> str:
 
 
 def _arch(build_dir: Path) -> str:
-    config = _config_values(build_dir)
+    config = config_values(build_dir)
     for symbol, arch in _ARCH_SYMBOLS:
         if config.get(symbol) == "y":
             return arch
@@ -138,7 +141,9 @@ def _arch(build_dir: Path) -> str:
     raise OfedError(f"cannot tell the architecture of kernel build tree {build_dir} from its .config")
 
 
-def _config_values(build_dir: Path) -> dict[str, str]:
+def config_values(build_dir: Path) -> dict[str, str]:
+    """The tree's .config: CONFIG_X → value (=y, =m, a quoted string...)."""
+    build_dir = Path(build_dir)
     values = {}
     for line in _read(build_dir / ".config").splitlines():
         key, sep, value = line.partition("=")
@@ -220,6 +225,33 @@ def make_args(tree: KernelTree, m_dir: Path, jobs: int, extra: Sequence[str] = (
     """A kbuild make for M=m_dir: -j{jobs}, or no -j under a jobserver (ofedtool.jobserver)."""
     from .jobserver import jobs_args
     return ["make", "-C", str(tree.build_dir), f"M={m_dir}", *tree.make_vars(), *jobs_args(jobs, js), *extra]
+
+
+@dataclass(frozen=True)
+class Export:
+    crc: int
+    symbol: str
+    module: str     # exporting module path without .ko, e.g. drivers/infiniband/core/ib_core
+    kind: str       # EXPORT_SYMBOL | EXPORT_SYMBOL_GPL
+
+
+def read_symvers(path: Path, missing_ok: bool = False) -> dict[str, Export]:
+    """Module.symvers (a kernel's, or an M= build's): crc <tab> symbol <tab> module <tab>
+    export-type [<tab> namespace]."""
+    path = Path(path)
+    if missing_ok and not path.exists():
+        return {}
+    out = {}
+    for line in _read(path).splitlines():
+        f = line.split("\t")
+        if len(f) < 4:
+            continue
+        try:
+            crc = int(f[0], 16)
+        except ValueError:
+            continue
+        out[f[1]] = Export(crc, f[1], f[2], f[3])
+    return out
 
 
 _TREE_IDS: dict[tuple, str] = {}

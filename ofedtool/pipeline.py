@@ -1,17 +1,66 @@
-"""The visible pipeline: resolve → fetch → generate → build. Commands call these stages."""
+"""The library: resolve → fetch → generate → build → package → vmtest → check → release.
+
+Every stage takes typed requests and never sees argparse: a `Selection` (which X, which Y,
+which modules, where X comes from), `BuildOptions` (jobs, output, ccache), the package
+`Options`, and a `Session` (the cache, --offline). `ofedtool.commands` only translates the
+command line into these, calls a function here and prints. A stage that needs another calls
+it here (vmtest without --tree builds; release runs the check matrix), never a command.
+
+Every default is written once, here.
+"""
 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from . import ui
 from .catalog import parse_from, resolve_target
 from .errors import OfedError
 from .headers import BuildTree, fetch_headers, is_local
+from .kbuild import KernelTree, config_values, inspect_tree
 from .modules import Catalog, Module, in_source, load_catalog, select
 from .sources import SourceTree, fetch_source
+
+# The modules built when --modules is not given: one name, so changing the default is one edit.
+DEFAULT_MODULES = "core,rxe,siw"
+SOURCES = ("git", "debian", "auto")
+DEFAULT_SOURCE = "auto"
+DEFAULT_JOBS = os.cpu_count() or 1
+
+
+@dataclass(frozen=True)
+class Session:
+    """Where things are kept and whether remotes may be reached."""
+    cache: object          # ofedtool.cache.Cache
+    offline: bool = False
+
+
+@dataclass(frozen=True)
+class Selection:
+    """What to backport: X (from_), onto Y (kernel), which modules, X's provider."""
+    kernel: str
+    from_: str
+    modules: str = DEFAULT_MODULES
+    source: str = DEFAULT_SOURCE
+    git_url: str | None = None
+
+    def argv(self) -> list[str]:
+        """The same selection as `ofedtool build` options (check's child processes)."""
+        return ["--kernel", self.kernel, "--from", self.from_, "--modules", self.modules,
+                "--source", self.source, *(["--git-url", self.git_url] if self.git_url else [])]
+
+
+@dataclass(frozen=True)
+class BuildOptions:
+    jobs: int = DEFAULT_JOBS
+    output: Path | None = None     # default build/<target>-<release>_from-<X>
+    ccache: bool | None = None     # None: when ccache is installed
+
+    def argv(self) -> list[str]:
+        return ["-j", str(self.jobs), *(["-o", str(self.output)] if self.output else []),
+                *({True: ["--ccache"], False: ["--no-ccache"]}.get(self.ccache, []))]
 
 
 @dataclass
@@ -23,33 +72,29 @@ class Inputs:
     target_id: str
     target_source: SourceTree | None = None
     skipped: dict[str, str] = field(default_factory=dict)  # module → why it is not built
+    ktree: KernelTree | None = None  # the kernel build tree, inspected once per run
 
 
-def add_pipeline_arguments(p, output: bool = True) -> None:
-    p.add_argument("--kernel", required=True, metavar="Y", help="target kernel: catalog id/alias or build dir")
-    p.add_argument("--from", dest="from_", required=True, metavar="X", help="upstream release: 6.12, 6.12.117, v6.12")
-    p.add_argument("--modules", default="core,rxe,siw", help="modules or groups (default core,rxe,siw)")
-    p.add_argument("-j", "--jobs", type=int, default=os.cpu_count() or 1, help="parallel jobs (default: cores)")
-    p.add_argument("--source", choices=("git", "debian", "auto"), default="auto",
-                   help="where --from comes from (auto: git, falling back to Debian's linux-source)")
-    p.add_argument("--git-url", help="git remote for --source git (default: kernel.org linux stable)")
-    if output:
-        p.add_argument("-o", "--output", type=Path, help="output directory (default build/<kernel>-<X>)")
+def require_jobs(jobs: int) -> int:
+    if jobs < 1:
+        raise OfedError(f"--jobs {jobs}: must be at least 1")
+    return jobs
 
 
-def resolve_and_fetch(args, cache) -> Inputs:
+def resolve_and_fetch(session: Session, sel: Selection) -> Inputs:
     # Resolve everything that can be checked locally before any download.
-    spec = parse_from(args.from_)
-    target = None if is_local(args.kernel) else resolve_target(args.kernel)
+    spec = parse_from(sel.from_)
+    target = None if is_local(sel.kernel) else resolve_target(sel.kernel)
     cat = load_catalog()
-    modules = select(cat, args.modules)
-    ui.info(f"[resolve] --from {args.from_} → {spec.series}{'.' + str(spec.sublevel) if spec.sublevel is not None else ' (newest)'}; "
-            f"--kernel {args.kernel} → {target.id if target else args.kernel}; "
+    modules = select(cat, sel.modules)
+    ui.info(f"[resolve] --from {sel.from_} → {spec.series}{'.' + str(spec.sublevel) if spec.sublevel is not None else ' (newest)'}; "
+            f"--kernel {sel.kernel} → {target.id if target else sel.kernel}; "
             f"modules: {', '.join(m.name for m in modules)}")
     with ui.stage("fetch", "upstream source and target build tree"):
-        src = fetch_source(cache, spec, args.source, args.git_url, args.offline)
-        _, build = fetch_headers(cache, args.kernel, args.offline)
+        src = fetch_source(session.cache, spec, sel.source, sel.git_url, session.offline)
+        _, build = fetch_headers(session.cache, sel.kernel, session.offline)
     ui.info(f"[fetch] source {src.version} ({src.provider}); target {build.release}")
+    ktree = inspect_tree(build.build_dir, build.toolchain)
     modules, absent = in_source(modules, src.path)
     for name in absent:
         ui.info(f"[resolve] {name}: not in {src.version} (its Makefile does not build it)")
@@ -65,19 +110,15 @@ def resolve_and_fetch(args, cache) -> Inputs:
         hv = next((p["version"] for p in build.provenance.get("packages", [])
                    if p["package"].startswith("linux-headers-")), None)
         with ui.stage("fetch", f"{target.id}'s own source for the ULPs"):
-            ysrc = fetch_target_source(cache, target, hv, args.offline)
-    return Inputs(src, build, cat, modules, target.id if target else "local", ysrc, skipped)
+            ysrc = fetch_target_source(session.cache, target, hv, session.offline)
+    return Inputs(src, build, cat, modules, target.id if target else "local", ysrc, skipped, ktree)
 
 
 def buildable(modules: list[Module], build: BuildTree) -> tuple[list[Module], dict[str, str]]:
     """ULPs need their subsystem in the target kernel (SCSI target, nvme fabrics, sunrpc...):
     a target-rule module whose Kconfig symbol the target's .config leaves unset is reported and
     skipped, never silently dropped and never forced on."""
-    config = {}
-    for line in (build.build_dir / ".config").read_text(errors="replace").splitlines():
-        if line.startswith("CONFIG_") and "=" in line:
-            k, _, v = line.partition("=")
-            config[k.removeprefix("CONFIG_")] = v
+    config = {k.removeprefix("CONFIG_"): v for k, v in config_values(build.build_dir).items()}
     keep, skipped = [], {}
     for m in modules:
         missing = [k for k, _ in m.kconfig if config.get(k) not in ("m", "y")]
@@ -88,13 +129,133 @@ def buildable(modules: list[Module], build: BuildTree) -> tuple[list[Module], di
     return keep, skipped
 
 
-def output_dir(args, inputs: Inputs) -> Path:
-    if getattr(args, "output", None):
-        return args.output
+def output_dir(opts: BuildOptions, inputs: Inputs) -> Path:
+    if opts.output:
+        return opts.output
     return Path("build") / f"{inputs.target_id}-{inputs.build.release}_from-{inputs.source.version}"
 
 
-def require_jobs(jobs: int) -> int:
-    if jobs < 1:
-        raise OfedError(f"--jobs {jobs}: must be at least 1")
-    return jobs
+# ---------------------------------------------------------------- generate, build, gap
+
+
+def generate(session: Session, sel: Selection, opts: BuildOptions, inp: Inputs | None = None,
+             pristine: bool = False, out: Path | None = None):
+    """The backported (or, pristine, the unadapted) source tree: generate.Generated."""
+    from .generate import generate as _generate
+    require_jobs(opts.jobs)
+    inp = inp or resolve_and_fetch(session, sel)
+    return _generate(session.cache, inp.source, inp.build, inp.catalog, inp.modules, out or output_dir(opts, inp),
+                     opts.jobs, inp.target_id, inp.target_source, inp.skipped, pristine=pristine, ktree=inp.ktree)
+
+
+@dataclass(frozen=True)
+class Built:
+    """One `build`: the inputs, the generated tree, the judged compile and its record."""
+    inputs: Inputs
+    generated: object      # generate.Generated
+    result: object         # build.BuildResult
+    record: object         # tree.BuildRecord (written to the tree's result.json)
+    packages: dict | None = None
+
+
+def build(session: Session, sel: Selection, opts: BuildOptions, package: object | None = None,
+          package_dir: Path | None = None) -> Built:
+    """generate + compile + judge; with package (package.Options), packages after a passing build."""
+    from . import jobserver
+    from .build import compile_tree
+    from .tree import BuildRecord
+    require_jobs(opts.jobs)
+    inp = resolve_and_fetch(session, sel)
+    g = generate(session, sel, opts, inp)
+    ktree = inp.ktree
+    js = jobserver.from_environ()
+    jobs = f"a shared jobserver ({js.jobs or '?'} jobs in all)" if js else f"-j{opts.jobs}"
+    with ui.stage("build", f"make with {jobs} against {ktree.release} (CC={ktree.cc})"):
+        res = compile_tree(g.out, ktree, inp.modules, opts.jobs, ccache=opts.ccache)
+    record = BuildRecord(ok=res.ok, output=str(g.out), source=inp.source.manifest(), kernel=inp.build.release,
+                         target=inp.target_id, probes=g.probe_stats, skipped=inp.skipped, build=res.as_dict(),
+                         consumers=consumers(session, inp))
+    record.write(g.out)
+    packages = None
+    if package is not None and res.ok:
+        from .package import package as make_packages
+        packages = make_packages(g.out, package_dir or default_package_dir(g.out), package, session.cache)
+    return Built(inp, g, res, record, packages)
+
+
+def consumers(session: Session, inp: Inputs) -> list[dict] | None:
+    """Distro modules importing from the modules we replace (ofedtool/consumers.py); None when
+    it cannot be told (a local build dir, or the image package is unavailable)."""
+    from .consumers import find_consumers
+    if inp.target_id == "local":
+        ui.warn("consumers: a local build dir has no image package to scan; distro RDMA consumers unknown")
+        return None
+    try:
+        found = find_consumers(session.cache, resolve_target(inp.target_id), inp.build, inp.modules,
+                               session.offline)
+    except OfedError as e:
+        ui.warn(f"consumers: cannot scan {inp.build.release}'s modules: {e}")
+        return None
+    for x in found:
+        ui.warn(f"consumer {x.name} ({x.path}) imports from {', '.join(x.imports_from)}: it will fail to "
+                f"load against our modules (disagrees about version of symbol); rebuild or blacklist it")
+    return [x.as_dict() for x in found]
+
+
+@dataclass(frozen=True)
+class Gap:
+    inputs: Inputs
+    generated: object
+    result: object         # build.BuildResult of the pristine tree
+    apis: list             # gap.Api, most errors first
+
+
+def gap(session: Session, sel: Selection, opts: BuildOptions) -> Gap:
+    """The same plan as build without the adaptation steps, compiled with make -k, errors by API."""
+    from .build import compile_tree
+    from .gap import parse
+    require_jobs(opts.jobs)
+    inp = resolve_and_fetch(session, sel)
+    out = opts.output or Path(str(output_dir(opts, inp)) + "_gap")
+    g = generate(session, sel, opts, inp, pristine=True, out=out)
+    ktree = inp.ktree
+    with ui.stage("build", f"make -k -j{opts.jobs} of the pristine tree against {ktree.release}"):
+        res = compile_tree(g.out, ktree, inp.modules, opts.jobs)
+    apis = parse(Path(res.log).read_text(errors="replace"), g.out, ktree.build_dir)
+    return Gap(inp, g, res, apis)
+
+
+def default_package_dir(tree: Path) -> Path:
+    return Path(str(Path(tree).absolute()) + "-packages")
+
+
+def package(tree: Path, out: Path | None, opts, session: Session) -> dict:
+    """DKMS, RPM and Debian packages from a built tree (ofedtool/package)."""
+    from .package import package as make_packages
+    return make_packages(tree, out or default_package_dir(tree), opts, session.cache)
+
+
+# ---------------------------------------------------------------- vmtest, check, release
+
+
+def vmtest(session: Session, req) -> object:
+    """Boot the target's kernel with a built tree's modules (vmtest.VmRequest → tree.VmRecord).
+    Without req.tree, builds first, through build() above."""
+    from .vmtest import run_vmtest
+    return run_vmtest(session, req)
+
+
+def check(session: Session, req) -> dict:
+    """The build matrix (matrix.CheckRequest): one build per target in parallel, reports."""
+    from .matrix import run_check
+    return run_check(session, req)
+
+
+def release(session: Session, req) -> dict:
+    """check + vmtest + packages for every target into one directory (release.ReleaseRequest)."""
+    from .release import run_release
+    return run_release(session, req)
+
+
+def with_output(opts: BuildOptions, output: Path | None) -> BuildOptions:
+    return replace(opts, output=output)

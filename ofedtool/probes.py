@@ -20,7 +20,7 @@ from pathlib import Path
 
 from filelock import FileLock
 
-from . import jobserver, ui
+from . import jobserver, kbuildlog, ui
 from .errors import OfedError
 from .kbuild import KernelTree, make_args, source_dir, tree_id
 
@@ -221,12 +221,8 @@ def _answer(probes: list[Probe], tree: KernelTree, jobs: int) -> tuple[dict[str,
 
 
 def _exported_symbols(symvers: Path) -> set[str]:
-    # Module.symvers: CRC <tab> symbol <tab> module <tab> export type [<tab> namespace]
-    try:
-        text = symvers.read_text(errors="replace")
-    except OSError as exc:
-        raise OfedError(f"cannot read {symvers}: {exc.strerror}") from None
-    return {cols[1] for cols in (line.split("\t") for line in text.splitlines()) if len(cols) >= 3}
+    from .kbuild import read_symvers
+    return set(read_symvers(symvers))
 
 
 def _include_dirs(tree: KernelTree) -> list[Path]:
@@ -273,14 +269,10 @@ _CFLAGS = (
 )
 
 _CANARY = "ofedtool_canary"
-_ERROR = re.compile(r"^(?P<file>[^\s:][^:]*):\d+(?::\d+)?: (?P<kind>fatal error|error|warning|note): (?P<msg>.*)")
-# "probe-X.c: In function 'f':" or, for an inlined chain, "In function 'f'," then "inlined from ..."
-_FUNCTION = re.compile(r"^(?:(?P<file>[^\s:][^:]*): )?In function ")
 _PROBE_FN = re.compile(r"In function .ofed_probe_(?P<name>[A-Z0-9_]+).")
 _INLINED = re.compile(r"^\s+inlined from .ofed_probe_(?P<name>[A-Z0-9_]+).")
 _PROBE_FILE = re.compile(r"(?:^|/)probe-(?P<name>[A-Z0-9_]+)\.c$")
 _IMPLICIT = re.compile(r"implicit declaration of (?:built-in )?function .([A-Za-z_][A-Za-z0-9_]*).")
-_SECTION = re.compile(r"^\s+CC \[M\]\s|^make(\[\d+\])?: ")
 
 
 @dataclass
@@ -467,10 +459,10 @@ def _blame(output: str) -> _Blame:
             blame.implicit.setdefault(name, set()).add(implicit.group(1))
 
     for line in output.splitlines():
-        if _SECTION.match(line):
+        if kbuildlog.SECTION.match(line):
             context = dangling = None
             continue
-        fn = _FUNCTION.match(line)
+        fn = kbuildlog.IN_FUNCTION.match(line)
         if fn:
             at = _PROBE_FILE.search(fn.group("file") or "")
             named = _PROBE_FN.search(line)
@@ -483,11 +475,11 @@ def _blame(output: str) -> _Blame:
         if inlined:
             context = inlined.group("name")
             continue
-        diag = _ERROR.match(line)
+        diag = kbuildlog.diagnostic(line)
         if not diag:
             continue
         at = _PROBE_FILE.search(diag.group("file"))
-        kind = diag.group("kind")
+        kind = diag.group("sev")
         if kind == "note":
             if dangling and at:
                 charge(at.group("name"), *dangling)

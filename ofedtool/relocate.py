@@ -16,7 +16,7 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-from .apt import require
+from .proc import require
 from .errors import OfedError
 
 _PT_INTERP = 3

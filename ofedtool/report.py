@@ -13,6 +13,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from .cache import atomic_write
+from .tree import BuildRecord, VmRecord
 
 
 @dataclass
@@ -26,46 +27,50 @@ class Cell:
     log: str = ""     # path relative to the report directory
 
 
-def cells_from_build(target: str, res: dict | None, err: str, seconds: float, log: str) -> list[Cell]:
-    """Cells of one target from `ofedtool build --json` output (or its result.json)."""
-    if res is None or "build" not in res:
+def cells_from_build(target: str, res: BuildRecord | None, err: str, seconds: float, log: str,
+                     dirs: dict[str, str] | None = None) -> list[Cell]:
+    """Cells of one target from its build record (result.json, or `ofedtool build --json`).
+    dirs: module → its directory in the tree (the manifest's), which a module's errors are in."""
+    if res is None:
         return [Cell(target, "(all)", "compile", "fail", seconds, err or "build did not run", log)]
     cells = []
-    diags = res["build"].get("diagnostics", [])
-    for m in res["build"]["modules"]:
-        name = m["name"]
-        compiled = bool(m["ko"]) and m["errors"] == 0
-        first_err = next((f"{d['file']}:{d['line']}: {d['msg']}" for d in diags
-                          if d["kind"] == "error" and name in d["file"]), "")
+    diags = res.diagnostics
+    for m in res.modules:
+        name = m.name
+        compiled = bool(m.ko) and m.errors == 0
+        mdir = (dirs or {}).get(name)
+        first_err = next((f"{d.file}:{d.line}: {d.msg}" for d in diags
+                          if d.kind == "error" and mdir and (d.unit or d.file).startswith(mdir + "/")), "")
         cells.append(Cell(target, name, "compile", "pass" if compiled else "fail", 0.0,
-                          "" if compiled else (first_err or f"{m['errors']} errors, no .ko"), log))
-        und = m.get("undefined", [])
+                          "" if compiled else (first_err or f"{m.errors} errors, no .ko"), log))
+        und = m.undefined
         cells.append(Cell(target, name, "modpost", "pass" if (compiled and not und) else "skip" if not compiled else "fail",
                           0.0, ", ".join(und[:10]), log))
-        cells.append(Cell(target, name, "hazards", "pass" if m["hazards"] == 0 else "fail", 0.0,
-                          f"{m['hazards']} hazardous warnings" if m["hazards"] else "", log))
-    for name, why in res.get("skipped", {}).items():
+        cells.append(Cell(target, name, "hazards", "pass" if m.hazards == 0 else "fail", 0.0,
+                          f"{m.hazards} hazardous warnings" if m.hazards else "", log))
+    for name, why in res.skipped.items():
         cells.append(Cell(target, name, "compile", "skip", 0.0, why, log))
     # The kbuild run is one testcase carrying the wall time. It is red only for a failure no
     # module cell explains (a broken shared header, make itself), so a broken module stays its own.
-    rc = res["build"].get("exit_code")
+    rc = res.exit_code
     unexplained = rc != 0 and not any(c.status == "fail" for c in cells)
-    cells.insert(0, Cell(target, "(build)", "kbuild", "fail" if unexplained else "pass", res["build"]["seconds"],
+    cells.insert(0, Cell(target, "(build)", "kbuild", "fail" if unexplained else "pass", res.seconds,
                          f"make exited {rc}" if unexplained else "", log))
     return cells
 
 
-def cells_from_vmtest(target: str, res: dict, log: str = "") -> list[Cell]:
-    """`ofedtool vmtest` result.json: one cell per guest step (load, ours, rxe, pingpong, rping, siw...)."""
-    steps = res.get("steps") or []
-    if not steps:
-        return [Cell(target, "(vm)", "vmtest", "pass" if res.get("ok") else "fail", 0.0,
-                     res.get("reason", ""), log)]
+def cells_from_vmtest(target: str, res: VmRecord | None, log: str = "", missing: str = "") -> list[Cell]:
+    """A vmtest record: one cell per guest step (load, ours, rxe, pingpong, rping, siw...);
+    None (vmtest wrote none): one failed cell saying so (missing)."""
+    if res is None:
+        return [Cell(target, "(vm)", "vmtest", "fail", 0.0, missing or "vmtest produced no result", log)]
+    if not res.steps:
+        return [Cell(target, "(vm)", "vmtest", "pass" if res.ok else "fail", 0.0, res.reason, log)]
     status = {"PASS": "pass", "FAIL": "fail"}
-    cells = [Cell(target, "(vm)", f"vm:{s['step']}", status.get(s["status"], "skip"), 0.0, s.get("detail", ""), log)
-             for s in steps]
-    if not res.get("ok") and not any(c.status == "fail" for c in cells):
-        cells.append(Cell(target, "(vm)", "vmtest", "fail", 0.0, res.get("reason", ""), log))
+    cells = [Cell(target, "(vm)", f"vm:{s.step}", status.get(s.status, "skip"), 0.0, s.detail, log)
+             for s in res.steps]
+    if not res.ok and not any(c.status == "fail" for c in cells):
+        cells.append(Cell(target, "(vm)", "vmtest", "fail", 0.0, res.reason, log))
     return cells
 
 

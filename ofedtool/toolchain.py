@@ -27,7 +27,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from . import ui
-from .apt import Apt, require, unpack
+from .apt import Apt, unpack
+from .proc import require
 from .catalog import Target
 from .errors import OfedError
 from .relocate import Runtime, relocate, relocate_onto

@@ -19,7 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from . import ui
-from .apt import Apt, parse_depends, require, unpack
+from .apt import Apt, parse_depends, unpack
+from .proc import require
 from .errors import OfedError
 
 # The suites the guest userland comes from; any Debian kernel target can run it.

@@ -43,7 +43,7 @@ def test_sign_file_that_cannot_start_falls_back_to_the_hosts(tmp_path):
     import os
 
     from ofedtool.errors import OfedError
-    from ofedtool.package.common import sign_file_of
+    from ofedtool.kmod import sign_file_of
 
     scripts = tmp_path / "scripts"
     scripts.mkdir()

@@ -6,11 +6,11 @@ Each TREE is an `ofedtool build -o` directory: its result.json gives the build c
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 
 from ..errors import OfedError
+from ..tree import BuiltTree
 from ..report import cells_from_build, cells_from_vmtest, write_all
 from ..screenshot import screenshot
 
@@ -27,19 +27,18 @@ def run(args, cache) -> dict:
     out = args.output.absolute()
     out.mkdir(parents=True, exist_ok=True)
     for tree in args.trees:
-        res_file = tree / "result.json"
-        if not res_file.exists():
+        if not (tree / "result.json").exists():
             raise OfedError(f"{tree}: no result.json (not an `ofedtool build` output directory)")
-        res = json.loads(res_file.read_text())
-        target = res.get("target") or tree.name
-        froms.add(res.get("source", {}).get("version", "?"))
+        bt = BuiltTree.open(tree)
+        res = bt.build
+        target = res.target or tree.name
+        froms.add(res.source.get("version", "?"))
         log = os.path.relpath(tree / "build.log", out)
-        cells += cells_from_build(target, res, "", res.get("build", {}).get("seconds", 0.0), log)
-        vm = tree / "vmtest" / "result.json"
-        if vm.exists():
-            cells += cells_from_vmtest(target, json.loads(vm.read_text()),
-                                       os.path.relpath(tree / "vmtest" / "console.log", out))
-        targets.append({"target": target, "ok": bool(res.get("ok")), "output": str(tree)})
+        dirs = {m.name: m.dir for m in bt.manifest.modules}
+        cells += cells_from_build(target, res, "", res.seconds, log, dirs)
+        if bt.vm is not None:
+            cells += cells_from_vmtest(target, bt.vm, os.path.relpath(tree / "vmtest" / "console.log", out))
+        targets.append({"target": target, "ok": res.ok, "output": str(tree)})
     meta = {"from": ",".join(sorted(froms)), "targets": targets}
     files = write_all(out, meta, cells)
     ok = all(c.status != "fail" for c in cells)

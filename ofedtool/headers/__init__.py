@@ -31,14 +31,9 @@ class BuildTree:
 
 
 def kernel_release(build_dir: Path) -> str:
-    """`uname -r` of the kernel: utsrelease.h (Debian's kernel.release holds the upstream version)."""
-    u = build_dir / "include" / "generated" / "utsrelease.h"
-    if u.exists():
-        return u.read_text().split('"')[1]
-    p = build_dir / "include" / "config" / "kernel.release"
-    if p.exists():
-        return p.read_text().strip()
-    raise OfedError(f"{build_dir}: not a prepared kernel build tree (no include/generated/utsrelease.h)")
+    """`uname -r` of the kernel (kbuild.kernel_release, the one reader)."""
+    from ..kbuild import kernel_release as release
+    return release(build_dir)
 
 
 def is_local(query: str) -> bool:
@@ -72,6 +67,20 @@ def with_toolchain(cache, target: Target, tree: BuildTree, offline: bool = False
     with ui.stage("toolchain", f"{target.id}'s own ({', '.join(target.toolchain.get('packages', []))})"):
         tc = toolchain.fetch(cache, target, tree.build_dir, compiler_text(tree.build_dir), kbuild, offline)
     return replace(tree, toolchain=tc)
+
+
+def find_build_dir(cache, target: dict, release: str, given: Path | None = None) -> Path | None:
+    """A built tree's target build dir: given (--kernel-dir), else the cached Debian headers the
+    tree was built against (named in its manifest's target), else /lib/modules/<release>/build."""
+    if given:
+        return Path(given)
+    pkgs = target.get("packages") or []
+    if cache is not None and pkgs:
+        root = cache.path("headers", f"{pkgs[0]['package']}_{pkgs[0]['version']}")
+        if (root / "manifest.json").is_file():
+            return load_build_tree(root).build_dir
+    local = Path("/lib/modules") / release / "build"
+    return local if local.is_dir() else None
 
 
 def load_build_tree(root: Path) -> BuildTree:

@@ -12,7 +12,8 @@ import re
 from pathlib import Path
 
 from .. import ui
-from ..apt import Apt, highest, parse_depends, require, unpack
+from ..apt import Apt, highest, parse_depends, unpack
+from ..proc import require
 from ..catalog import Target
 from ..errors import OfedError
 from . import BuildTree, kernel_release, load_build_tree

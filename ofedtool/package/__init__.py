@@ -79,7 +79,7 @@ def package(tree_dir: Path, out: Path, opts: Options, cache) -> dict:
             d.conf.unlink()
     shutil.copyfile(tree.path / "manifest.json", out / "manifest.json")
     summary = {
-        "name": pkg.name, "version": pkg.version, "kernel": tree.release, "target": tree.manifest["target"].get("id"),
+        "name": pkg.name, "version": pkg.version, "kernel": tree.release, "target": tree.manifest.target.get("id"),
         "source": tree.source_version, "source_date_epoch": epoch, "source_date_epoch_from": epoch_from,
         "signed": bool(pkg.signer), "signer": pkg.signer, "modules": [m.name for m in tree.modules],
         "packages": made,

@@ -14,8 +14,9 @@ from pathlib import Path
 
 from .. import ui
 from ..errors import OfedError
-from ..apt import require
-from .common import Package, clamp_mtimes, render, target_info
+from ..proc import require
+from ..templates import render
+from .common import Package, clamp_mtimes, target_info
 
 
 @dataclass

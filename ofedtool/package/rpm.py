@@ -28,8 +28,9 @@ from filelock import FileLock
 
 from .. import ui
 from ..errors import OfedError
-from ..apt import require
-from .common import Package, deterministic_tar, render, signature_state, target_info
+from ..proc import require
+from ..templates import render
+from .common import Package, deterministic_tar, signature_state, target_info
 
 DEFAULT_CONFLICTS = ("mlnx-ofa_kernel", "kmod-mlnx-ofa_kernel", "mlnx-ofa_kernel-modules")
 _RPM_ARCH = {"amd64": "x86_64", "arm64": "aarch64", "ppc64el": "ppc64le", "s390x": "s390x"}
@@ -91,7 +92,7 @@ def _build(pkg: Package, out: Path, work: Path, top: Path, dkms_tarball: Path, c
     (top / "SOURCES" / f"{pkg.name}.depmod.conf").write_text(
         render("depmod.conf.j2", name=pkg.name, version=pkg.version, kver=kver, module_dir=module_dir, modules=names))
     requires = kernel_requires or info["raw"].get("package", {}).get("rpm_requires") or default_kernel_requires(kver)
-    src = pkg.tree.manifest["source"]
+    src = pkg.tree.manifest.source
     spec = top / "SPECS" / f"{pkg.name}.spec"
     spec.write_text(render(
         "kmod.spec.j2", name=pkg.name, upstream=pkg.tree.source_version, counter=pkg.counter,

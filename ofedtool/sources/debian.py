@@ -7,7 +7,8 @@ import subprocess
 from pathlib import Path
 
 from .. import ui
-from ..apt import Apt, require
+from ..apt import Apt
+from ..proc import require
 from ..catalog import FromSpec
 from ..errors import OfedError
 from . import SourceTree, fetch_paths, load_tree, makefile_version, paths_key
