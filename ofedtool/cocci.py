@@ -27,6 +27,8 @@ multi-file run spatch reports a per-file failure as "EXN: ... in FILE" and still
 
 from __future__ import annotations
 
+from .defaults import DEFAULT_JOBS
+
 import hashlib
 import math
 import os
@@ -309,7 +311,7 @@ def run_smpl(
     smpl: Path,
     tree: Path,
     files: Sequence[str],
-    jobs: int = os.cpu_count() or 1,
+    jobs: int = DEFAULT_JOBS,
     timeout: float = 120,
     cache_dir: Path | None = None,
     *,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from .defaults import DEFAULT_MODULES
+
 import re
 import tomllib
 from dataclasses import dataclass
@@ -58,7 +60,7 @@ def select(cat: Catalog, spec: str | None) -> list[Module]:
 
     Modules that share a kbuild directory and a Kconfig switch come along together (the core
     directory builds ib_core, ib_cm, iw_cm and rdma_cm from one symbol)."""
-    words = [w.strip() for w in (spec or "core,rxe,siw").split(",") if w.strip()]
+    words = [w.strip() for w in (spec or DEFAULT_MODULES).split(",") if w.strip()]
     want: set[str] = set()
     for w in words:
         if w in cat.groups:

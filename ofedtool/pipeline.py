@@ -6,12 +6,11 @@ which modules, where X comes from), `BuildOptions` (jobs, output, ccache), the p
 command line into these, calls a function here and prints. A stage that needs another calls
 it here (vmtest without --tree builds; release runs the check matrix), never a command.
 
-Every default is written once, here.
+Every default is written once, in ofedtool/defaults.py.
 """
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -23,11 +22,7 @@ from .kbuild import KernelTree, config_values, inspect_tree
 from .modules import Catalog, Module, in_source, load_catalog, select
 from .sources import SourceTree, fetch_source
 
-# The modules built when --modules is not given: one name, so changing the default is one edit.
-DEFAULT_MODULES = "core,rxe,siw"
-SOURCES = ("git", "debian", "auto")
-DEFAULT_SOURCE = "auto"
-DEFAULT_JOBS = os.cpu_count() or 1
+from .defaults import DEFAULT_JOBS, DEFAULT_MODULES, DEFAULT_SOURCE, SOURCES  # noqa: F401  (the API's defaults)
 
 
 @dataclass(frozen=True)

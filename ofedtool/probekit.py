@@ -46,12 +46,19 @@ def pinned_probes(manifest: Manifest) -> list[Pinned]:
         if name not in results:
             continue
         out.setdefault(name, Pinned(name, bool(results[name]), rule["file"]))
-    for shim in manifest.shims:
-        # "why" reads "OFED_CORE_X=1, HAVE_Y=0": the core facts are fixed, the target's are pinned.
-        for part in (shim.get("why") or "").split(","):
-            name = part.split("=")[0].strip()
+    if manifest.shims:
+        from .errors import OfedError
+        from .shims import load_shims
+        by_name = {s.name: s for s in load_shims()}
+    for row in manifest.shims:
+        # the shim's own conditions (backports/shims), not the row's "why", which is for people
+        shim = by_name.get(row["shim"])
+        if shim is None:
+            raise OfedError(f"verb shim {row['shim']} of this tree is no longer in backports/shims: regenerate the tree")
+        for w in shim.when:
+            name = w.lstrip("!").strip()
             if name.startswith("HAVE_") and name in results:
-                out.setdefault(name, Pinned(name, bool(results[name]), f"shim {shim['shim']}"))
+                out.setdefault(name, Pinned(name, bool(results[name]), f"shim {shim.name}"))
     return [out[k] for k in sorted(out)]
 
 

@@ -156,6 +156,8 @@ def test_jenkinsfile_steps_run_green_for_one_target(tmp_path, cache, build_tree_
     env = dict(os.environ, OFEDTOOL_CACHE=str(cache.root), OFEDTOOL=str(wrapper), OUT=str(tmp_path / "out"),
                WORKSPACE=str(REPO), **{k: str(v).lower() if isinstance(v, bool) else v for k, v in params.items()})
     for stage, cmd, extra in plan(params, env):
+        if cmd == "scripts/bootstrap":
+            continue  # the machine's set-up (apt-get, pip), which made the env this test runs in
         p = subprocess.run(["bash", "-c", cmd], cwd=REPO, env={**env, **extra}, capture_output=True, text=True)
         assert p.returncode == 0, f"stage {stage}: {cmd}\n{p.stderr[-3000:]}"
     out = tmp_path / "out"

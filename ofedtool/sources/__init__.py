@@ -6,6 +6,8 @@ paths (backports/modules.toml: fetch_paths) and a manifest.json with its provena
 
 from __future__ import annotations
 
+from ..defaults import SOURCES
+
 import hashlib
 import json
 import re
@@ -64,7 +66,7 @@ def fetch_source(cache, spec: FromSpec, source: str = "auto", git_url: str | Non
     """--source git|debian|auto. auto tries git and falls back to Debian when the remote is unreachable."""
     from . import debian, git
 
-    if source not in ("git", "debian", "auto"):
+    if source not in SOURCES:
         raise OfedError(f"--source {source}: expected git, debian or auto")
     if source == "debian":
         return debian.fetch(cache, spec, offline=offline)
