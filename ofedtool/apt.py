@@ -10,7 +10,6 @@ import hashlib
 import json
 import os
 import re
-import subprocess
 import tempfile
 import time
 from dataclasses import dataclass
@@ -21,6 +20,7 @@ from .cache import Cache, sha256_file
 from .catalog import Suite, load_suites, version_key
 from .errors import OfedError
 from .proc import require  # noqa: F401  (re-exported while other branches still import it from here)
+from .proc import run
 
 KEYRING = "/usr/share/keyrings/debian-archive-keyring.gpg"
 MIRRORS = {
@@ -87,11 +87,7 @@ class Apt:
         ]
 
     def _run(self, cmd: list[str], what: str) -> str:
-        p = subprocess.run(cmd, capture_output=True, text=True)
-        if p.returncode != 0:
-            err = (p.stderr.strip().splitlines() or ["(no output)"])[-1]
-            raise OfedError(f"{what} failed: {err}")
-        return p.stdout
+        return run(cmd, what=what, package="apt").stdout
 
     def _query(self, args: list[str], what: str, program: str = "apt-cache") -> str:
         """apt-cache ARGS (or a read-only apt-get -s), memoised per index state. Each call re-reads the whole
@@ -258,9 +254,7 @@ def unpack(debs: list[Deb], root: Path) -> None:
     """dpkg-deb -x each package into root: files only, no maintainer scripts, no root needed."""
     require("dpkg-deb", "dpkg")
     for d in debs:
-        p = subprocess.run(["dpkg-deb", "-x", str(d.path), str(root)], capture_output=True, text=True)
-        if p.returncode != 0:
-            raise OfedError(f"dpkg-deb -x {d.path.name} failed: {p.stderr.strip()}")
+        run(["dpkg-deb", "-x", d.path, root], what=f"dpkg-deb -x {d.path.name}", package="dpkg")
 
 
 def highest(names_with_abi: list[tuple[str, str]]) -> tuple[str, str]:

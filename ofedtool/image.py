@@ -10,13 +10,12 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
 from . import ui
 from .apt import Apt, parse_depends, unpack
-from .proc import require
+from .proc import require, run
 from .catalog import Target
 from .errors import OfedError
 from .headers import BuildTree
@@ -102,7 +101,4 @@ def _image(entry: Path, release: str, pkg: str, version: str) -> KernelImage:
 
 
 def _run(cmd: list[str], what: str) -> None:
-    p = subprocess.run(cmd, capture_output=True, text=True)
-    if p.returncode != 0:
-        err = (p.stderr.strip().splitlines() or ["(no output)"])[-1]
-        raise OfedError(f"{what} failed: {err}")
+    run(cmd, what=what, package="dpkg" if cmd[0].endswith("dpkg-deb") else "")

@@ -14,13 +14,12 @@ import hashlib
 import json
 import os
 import re
-import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
 from . import ui
 from .apt import Apt, parse_depends, unpack
-from .proc import require
+from .proc import require, run
 from .errors import OfedError
 
 # The suites the guest userland comes from; any Debian kernel target can run it.
@@ -131,7 +130,7 @@ def _elf_needs(path: Path) -> tuple[list[str], str | None]:
     with open(path, "rb") as f:
         if f.read(4) != b"\x7fELF":
             return [], None
-    out = subprocess.run(["readelf", "-Wdl", str(path)], capture_output=True, text=True).stdout
+    out = run(["readelf", "-Wdl", path], check=False, package="binutils").stdout
     needed = re.findall(r"\(NEEDED\)\s+Shared library: \[([^\]]+)\]", out)
     interp = re.search(r"Requesting program interpreter: ([^\]]+)\]", out)
     return needed, interp.group(1) if interp else None

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from . import cpio, ui
-from .proc import require
+from .proc import failure, require, run
 from .errors import OfedError
 from .tree import BuiltTree, TargetHeaders, VmStep
 from .image import KernelImage
@@ -90,21 +90,20 @@ class Overlay:
                 shutil.copy(image.modules_dir / f, d / f)
         for ko in ours.values():
             shutil.copy(ko, d / "updates" / "ofed" / ko.name)
-        p = subprocess.run(["depmod", "-b", str(self.root), image.release], capture_output=True, text=True)
-        if p.returncode != 0:
-            raise OfedError(f"depmod of the overlay for {image.release} failed: {p.stderr.strip()}")
+        run(["depmod", "-b", self.root, image.release], what=f"depmod of the overlay for {image.release}",
+            package="kmod")
         self.dir = d
 
     def closure(self, names: list[str], optional: bool = False) -> list[str]:
         """Module paths (relative to lib/modules/<rel>) to insmod, dependencies first."""
         seen: list[str] = []
         for name in names:
-            p = subprocess.run(["modprobe", "-d", str(self.root), "-S", self.release, "--show-depends", name],
-                               capture_output=True, text=True)
+            p = run(["modprobe", "-d", self.root, "-S", self.release, "--show-depends", name],
+                    check=False, package="kmod")
             if p.returncode != 0:
                 if optional:
                     continue
-                raise OfedError(f"modprobe --show-depends {name} on {self.release}: {p.stderr.strip()}")
+                raise failure(f"modprobe --show-depends {name} on {self.release}", p, "modprobe", "kmod")
             for line in p.stdout.splitlines():
                 if line.startswith("insmod "):
                     rel = os.path.relpath(line.split()[1], self.dir)

@@ -431,3 +431,21 @@ def test_readme_command_runs_to_the_fetch_offline(argv, tmp_path):
 def test_readme_commands_that_need_no_download(tmp_path):
     p = run_cli("--cache-dir", str(tmp_path / "cache"), "--offline", "--json", "kernels")
     assert p.returncode == 0 and {"debian-12", "debian-11"} <= {t["id"] for t in json.loads(p.stdout)["targets"]}
+
+
+# ---------------------------------------------------------------- running tools
+
+
+def test_one_error_format_for_tools(tmp_path):
+    from ofedtool import proc
+    from ofedtool.errors import MissingTool
+    with pytest.raises(OfedError) as e:
+        proc.run(["sh", "-c", "echo progress; echo 'first\nstrip: ib_core.ko: file format not recognized' >&2; exit 3"],
+                 what="strip --strip-debug ib_core.ko", package="binutils")
+    assert str(e.value) == ("strip --strip-debug ib_core.ko: strip: ib_core.ko: file format not recognized "
+                            "(exit 3) (sh, Debian package binutils)")
+    with pytest.raises(MissingTool, match="required tool 'no-such-tool-x' not found: install the Debian package 'pkg-x'"):
+        proc.run(["no-such-tool-x"], package="pkg-x")
+    assert proc.run(["sh", "-c", "exit 4"], check=False).returncode == 4
+    from ofedtool import apt
+    assert apt.require is proc.require  # kept importable for branches that still use it

@@ -8,13 +8,11 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
 from .. import ui
-from ..errors import OfedError
-from ..proc import require
+from ..proc import require, run
 from ..templates import render
 from .common import Package, clamp_mtimes, target_info
 
@@ -49,13 +47,11 @@ def build(pkg: Package, out: Path, work: Path, dkms_tree: Path) -> DebOutput:
     out.mkdir(parents=True, exist_ok=True)
     deb = out / f"{pkg.name}-dkms_{pkg.version}_all.deb"
     env = {**os.environ, "SOURCE_DATE_EPOCH": str(pkg.epoch)}
-    p = subprocess.run([dpkg_deb, "--root-owner-group", "-Zxz", "-z9", "--threads-max=1", "--build", str(root),
-                        str(deb)], capture_output=True, text=True, env=env)
+    p = run([dpkg_deb, "--root-owner-group", "-Zxz", "-z9", "--threads-max=1", "--build", root, deb],
+            check=False, env=env)
     if p.returncode != 0:
         # older dpkg-deb has no --threads-max: retry without it
-        p = subprocess.run([dpkg_deb, "--root-owner-group", "-Zxz", "-z9", "--build", str(root), str(deb)],
-                           capture_output=True, text=True, env=env)
-    if p.returncode != 0:
-        raise OfedError(f"dpkg-deb --build {deb.name}: {(p.stderr.strip().splitlines() or ['failed'])[-1]}")
+        run([dpkg_deb, "--root-owner-group", "-Zxz", "-z9", "--build", root, deb],
+            what=f"dpkg-deb --build {deb.name}", package="dpkg", env=env)
     ui.info(f"[package] deb: {deb.name}")
     return DebOutput(deb)
