@@ -112,12 +112,6 @@ def generate(cache, src: SourceTree, build: BuildTree, cat: Catalog, modules: li
              skipped: dict[str, str] | None = None, pristine: bool = False, ktree=None) -> Generated:
     """pristine: the sources as copied, nothing adapted (no patches, SmPL, shims, compat headers;
     compat.h is empty) — for `ofedtool gap`, which measures what the adaptation has to cover."""
-    from .cocci import run_smpl
-    from .patches import apply_patches
-    from .probes import render_config_h
-    from .rules import load_smpl_rules
-
-    bp = data_dir("backports")
     out = Path(out).absolute()
     key = inputs_key(src, build, modules, ysrc, skipped)
     same = _unchanged(out, key)
@@ -137,43 +131,13 @@ def generate(cache, src: SourceTree, build: BuildTree, cat: Catalog, modules: li
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.parent / f".{out.name}.tmp-{os.getpid()}"
     shutil.rmtree(tmp, ignore_errors=True)
+    w = _Work(cache, src, ysrc, cat, modules, tmp, jobs, features)
     try:
         with ui.stage("generate", f"{len(modules)} modules from {src.version} for {build.release}"):
-            copied = _copy_sources(src, ysrc, cat, modules, tmp)
-            patches = [] if pristine else _patches_for(tmp, copied)
-            results = apply_patches(tmp, patches, bp)
-            for r in results:
-                moved = [h for h in r.hunks if h.offset or h.fuzz]
-                note = f" ({len(moved)} hunks with offset/fuzz)" if moved else ""
-                ui.debug(f"patch {r.patch}: {len(r.hunks)} hunks{note}")
-                for h in moved:
-                    ui.warn(f"patch {r.patch}: hunk #{h.index} applied with offset {h.offset}, fuzz {h.fuzz}")
-            smpl_done = []
-            for rule in [] if pristine else load_smpl_rules():
-                if not rule.active(features):
-                    smpl_done.append({"file": rule.file, "when": rule.when, "active": False})
-                    continue
-                files = rule.targets(tmp)
-                res = run_smpl(bp / "smpl" / rule.file, tmp, files, jobs=jobs,
-                               cache_dir=cache.root)
-                changed = sorted(f.file for f in res.files if f.changed)
-                ui.debug(f"smpl {rule.file}: {len(files)} files, {len(changed)} changed")
-                smpl_done.append({"file": rule.file, "when": rule.when, "active": True,
-                                  "sha256": _sha(bp / "smpl" / rule.file), "changed": changed})
-            features.update(run_core_probes(tmp, load_core_probes()))
-            features = dict(sorted(features.items()))
-            if pristine:
-                shim_rows = []
-                (tmp / "compat" / "include").mkdir(parents=True)
-                (tmp / "compat" / "compat.h").write_text("/* ofedtool gap: pristine tree, no compat */\n")
-                (tmp / "compat" / "config.h").write_text("")
-            else:
-                shim_rows = _apply_shims(tmp, features, modules, cache, jobs)
-                shutil.copytree(bp / "compat", tmp / "compat")
-                (tmp / "compat" / "config.h").write_text(render_config_h(features))
-            dirs = sorted({m.dir for m in modules})
-            (tmp / "Kbuild").write_text(render("Kbuild.j2", dirs=dirs))
-            (tmp / "Makefile").write_text(render("Makefile.j2", kconfig=kconfig_line(cat, modules)))
+            parts = {"shims": [], "patches": [], "smpl": []}
+            for step in PRISTINE if pristine else ADAPTED:
+                parts.update(step(w))
+            features = w.features
             manifest = Manifest(
                 ofedtool=__version__,
                 inputs=key,
@@ -182,19 +146,10 @@ def generate(cache, src: SourceTree, build: BuildTree, cat: Catalog, modules: li
                         **{k: v for k, v in build.manifest().items()
                            if k not in ("build_dir", "release", "target")}},
                 modules=tuple(ModuleEntry(m.name, m.dir, m.rule, m.cls) for m in modules),
-                copied=tuple(copied),
                 target_source=ysrc.manifest() if ysrc else None,
                 skipped=dict(sorted((skipped or {}).items())),
-                shims=shim_rows,
-                patches=[{"patch": r.patch, "sha256": r.sha256, "files": list(r.files),
-                          "hunks": [{"index": h.index, "offset": h.offset, "fuzz": h.fuzz} for h in r.hunks]}
-                         for r in results],
-                smpl=smpl_done,
                 probes={"tree_id": run.tree_id, "results": features},
-                # Active compat: absent features whose compat does something for this X. The
-                # rest of the probes are inventory (what the target lacks that X does not need).
-                compat={"active": [] if pristine else active_compat(bp, tmp, features, results, smpl_done),
-                        "absent": sorted(k for k, v in features.items() if not v)},
+                **parts,
             )
             manifest.write(tmp)
         _replace_dir(tmp, out)
@@ -203,6 +158,111 @@ def generate(cache, src: SourceTree, build: BuildTree, cat: Catalog, modules: li
         raise
     return Generated(out, modules, features, manifest,
                      {"total": len(features), "ran": run.ran, "cached": run.cached, "seconds": run.seconds})
+
+
+# ---------------------------------------------------------------- the steps
+#
+# Each step works on the tree being written and returns its part of the manifest. generate runs
+# ADAPTED; `ofedtool gap` runs PRISTINE, the same plan without the adaptation steps.
+
+
+@dataclass
+class _Work:
+    cache: object
+    src: SourceTree
+    ysrc: SourceTree | None
+    cat: Catalog
+    modules: list[Module]
+    tree: Path                         # the temporary tree, renamed into place at the end
+    jobs: int
+    features: dict[str, bool]          # the target's probes; core probes join them
+    copied: list[str] = field(default_factory=list)
+    patched: list = field(default_factory=list)      # patches.PatchResult
+    smpl: list[dict] = field(default_factory=list)
+
+
+def copy_step(w: _Work) -> dict:
+    w.copied = _copy_sources(w.src, w.ysrc, w.cat, w.modules, w.tree)
+    return {"copied": tuple(w.copied)}
+
+
+def patches_step(w: _Work) -> dict:
+    from .patches import apply_patches
+    w.patched = apply_patches(w.tree, _patches_for(w.tree, w.copied), data_dir("backports"))
+    for r in w.patched:
+        moved = [h for h in r.hunks if h.offset or h.fuzz]
+        note = f" ({len(moved)} hunks with offset/fuzz)" if moved else ""
+        ui.debug(f"patch {r.patch}: {len(r.hunks)} hunks{note}")
+        for h in moved:
+            ui.warn(f"patch {r.patch}: hunk #{h.index} applied with offset {h.offset}, fuzz {h.fuzz}")
+    return {"patches": [{"patch": r.patch, "sha256": r.sha256, "files": list(r.files),
+                         "hunks": [{"index": h.index, "offset": h.offset, "fuzz": h.fuzz} for h in r.hunks]}
+                        for r in w.patched]}
+
+
+def smpl_step(w: _Work) -> dict:
+    from .cocci import run_smpl
+    from .rules import load_smpl_rules
+    bp = data_dir("backports")
+    for rule in load_smpl_rules():
+        if not rule.active(w.features):
+            w.smpl.append({"file": rule.file, "when": rule.when, "active": False})
+            continue
+        files = rule.targets(w.tree)
+        res = run_smpl(bp / "smpl" / rule.file, w.tree, files, jobs=w.jobs, cache_dir=w.cache.root)
+        changed = sorted(f.file for f in res.files if f.changed)
+        ui.debug(f"smpl {rule.file}: {len(files)} files, {len(changed)} changed")
+        w.smpl.append({"file": rule.file, "when": rule.when, "active": True,
+                       "sha256": _sha(bp / "smpl" / rule.file), "changed": changed})
+    return {"smpl": w.smpl}
+
+
+def core_probes_step(w: _Work) -> dict:
+    """OFED_CORE_* facts: what X's core headers (as copied, and adapted) offer the ULPs."""
+    w.features.update(run_core_probes(w.tree, load_core_probes()))
+    w.features = dict(sorted(w.features.items()))
+    return {}
+
+
+def shims_step(w: _Work) -> dict:
+    return {"shims": _apply_shims(w.tree, w.features, w.modules, w.cache, w.jobs)}
+
+
+def compat_step(w: _Work) -> dict:
+    from .probes import render_config_h
+    shutil.copytree(data_dir("backports") / "compat", w.tree / "compat")
+    (w.tree / "compat" / "config.h").write_text(render_config_h(w.features))
+    return {}
+
+
+def no_compat_step(w: _Work) -> dict:
+    (w.tree / "compat" / "include").mkdir(parents=True)
+    (w.tree / "compat" / "compat.h").write_text("/* ofedtool gap: pristine tree, no compat */\n")
+    (w.tree / "compat" / "config.h").write_text("")
+    return {}
+
+
+def kbuild_step(w: _Work) -> dict:
+    dirs = sorted({m.dir for m in w.modules})
+    (w.tree / "Kbuild").write_text(render("Kbuild.j2", dirs=dirs))
+    (w.tree / "Makefile").write_text(render("Makefile.j2", kconfig=kconfig_line(w.cat, w.modules)))
+    return {}
+
+
+def compat_inventory_step(w: _Work) -> dict:
+    # Active compat: absent features whose compat does something for this X. The rest of the
+    # probes are inventory (what the target lacks that X does not need).
+    return {"compat": {"active": active_compat(data_dir("backports"), w.tree, w.features, w.patched, w.smpl),
+                       "absent": sorted(k for k, v in w.features.items() if not v)}}
+
+
+def absent_inventory_step(w: _Work) -> dict:
+    return {"compat": {"active": [], "absent": sorted(k for k, v in w.features.items() if not v)}}
+
+
+ADAPTED = (copy_step, patches_step, smpl_step, core_probes_step, shims_step, compat_step, kbuild_step,
+           compat_inventory_step)
+PRISTINE = (copy_step, core_probes_step, no_compat_step, kbuild_step, absent_inventory_step)
 
 
 def _apply_shims(tree: Path, features: dict[str, bool], modules: list[Module], cache, jobs: int) -> list[dict]:
