@@ -9,7 +9,7 @@ import re
 import shutil
 import subprocess
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -38,17 +38,39 @@ _ARCH_SYMBOLS = (
 
 @dataclass(frozen=True)
 class KernelTree:
-    build_dir: Path
+    """The one type of a target kernel's build tree. A headers provider (ofedtool/headers)
+    makes it with what it knows (where, which release, whose packages, which toolchain);
+    inspect() completes it once per run with what kbuild needs (compiler, arch, tools)."""
+    build_dir: Path     # make -C here
     release: str  # what `uname -r` and vermagic say, e.g. 6.1.0-56-amd64
-    cc: str  # compiler program passed as CC=
-    arch: str  # SRCARCH, e.g. x86
+    cc: str = ""  # compiler program passed as CC= (inspect)
+    arch: str = ""  # SRCARCH, e.g. x86 (inspect)
     # Further make variables (LD=, AR=, ...): the binutils of a fetched toolchain; empty means
     # the names the kernel's Makefile derives from CROSS_COMPILE, found on PATH.
     tools: tuple[tuple[str, str], ...] = ()
+    target_id: str = "local"    # catalog id, or "local"
+    provenance: dict = field(default_factory=dict, compare=False)  # the headers provider's (packages...)
+    # The target's own compiler and binutils (ofedtool/toolchain.py) when its catalog file
+    # declares them; None builds with the host's compiler (choose_compiler).
+    toolchain: Toolchain | None = None
 
     def make_vars(self, cc: str | None = None) -> list[str]:
         """CC= and the other tool variables for make (cc: CC as given, e.g. behind ccache)."""
         return [f"CC={cc or self.cc}", *(f"{k}={v}" for k, v in self.tools)]
+
+    def manifest(self) -> dict:
+        # the entry's name, not its path: a generated tree's manifest must not depend on the cache's place
+        tc = {"toolchain": {"entry": self.toolchain.root.name,
+                            "packages": [f"{p['package']}={p['version']}" for p in self.toolchain.packages]}
+              } if self.toolchain else {}
+        return {"build_dir": str(self.build_dir), "release": self.release, "target": self.target_id,
+                **self.provenance, **tc}
+
+
+def inspect(tree: KernelTree) -> KernelTree:
+    """The provider's tree, checked and completed with its compiler, arch and tools."""
+    found = inspect_tree(tree.build_dir, tree.toolchain)
+    return replace(tree, build_dir=found.build_dir, cc=found.cc, arch=found.arch, tools=found.tools)
 
 
 def inspect_tree(build_dir: Path, toolchain: Toolchain | None = None) -> KernelTree:
@@ -66,6 +88,7 @@ def inspect_tree(build_dir: Path, toolchain: Toolchain | None = None) -> KernelT
         cc=programs.pop("CC") if programs else choose_compiler(build_dir),
         arch=_arch(build_dir),
         tools=tuple(sorted(programs.items())),
+        toolchain=toolchain,
     )
 
 

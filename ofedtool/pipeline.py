@@ -18,7 +18,7 @@ from . import ui
 from .catalog import parse_from, resolve_target
 from .errors import OfedError
 from .headers import BuildTree, fetch_headers, is_local
-from .kbuild import KernelTree, config_values, inspect_tree
+from .kbuild import KernelTree, config_values, inspect
 from .modules import Catalog, Module, in_source, load_catalog, select
 from .sources import SourceTree, fetch_source
 
@@ -89,7 +89,7 @@ def resolve_and_fetch(session: Session, sel: Selection) -> Inputs:
         src = fetch_source(session.cache, spec, sel.source, sel.git_url, session.offline)
         _, build = fetch_headers(session.cache, sel.kernel, session.offline)
     ui.info(f"[fetch] source {src.version} ({src.provider}); target {build.release}")
-    ktree = inspect_tree(build.build_dir, build.toolchain)
+    build = ktree = inspect(build)  # the one kernel tree of this run, inspected once
     modules, absent = in_source(modules, src.path)
     for name in absent:
         ui.info(f"[resolve] {name}: not in {src.version} (its Makefile does not build it)")

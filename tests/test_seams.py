@@ -312,7 +312,7 @@ def test_buildable_skips_ulps_whose_subsystem_is_off(fake_kernel):
     from ofedtool.headers import BuildTree
     from ofedtool.modules import load_catalog, select
     mods = select(load_catalog(), "core,rxe,ib_ipoib,ib_srpt")
-    keep, skipped = pipeline.buildable(mods, BuildTree(fake_kernel, fakekernel.RELEASE, "local", {}))
+    keep, skipped = pipeline.buildable(mods, BuildTree(fake_kernel, fakekernel.RELEASE))
     assert "ib_ipoib" in [m.name for m in keep] and "rdma_rxe" in [m.name for m in keep]
     assert skipped == {"ib_srpt": f"CONFIG_INFINIBAND_SRPT is not set in {fakekernel.RELEASE}'s config"}
 

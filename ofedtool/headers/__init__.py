@@ -3,31 +3,16 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 
 from ..catalog import Target, resolve_target
 from ..errors import OfedError
-from ..toolchain import Toolchain
+from ..kbuild import KernelTree
 
 
-@dataclass(frozen=True)
-class BuildTree:
-    build_dir: Path     # make -C here
-    release: str        # uname -r of the kernel it builds for (6.1.0-56-amd64)
-    target_id: str      # catalog id, or "local"
-    provenance: dict
-    # The target's own compiler and binutils (ofedtool/toolchain.py) when its catalog file
-    # declares them; None builds with the host's compiler (kbuild.choose_compiler).
-    toolchain: Toolchain | None = None
-
-    def manifest(self) -> dict:
-        # the entry's name, not its path: a generated tree's manifest must not depend on the cache's place
-        tc = {"toolchain": {"entry": self.toolchain.root.name,
-                            "packages": [f"{p['package']}={p['version']}" for p in self.toolchain.packages]}
-              } if self.toolchain else {}
-        return {"build_dir": str(self.build_dir), "release": self.release, "target": self.target_id,
-                **self.provenance, **tc}
+# The providers' name for the one kernel tree type (kbuild.KernelTree).
+BuildTree = KernelTree
 
 
 def kernel_release(build_dir: Path) -> str:
@@ -85,5 +70,5 @@ def find_build_dir(cache, target: dict, release: str, given: Path | None = None)
 
 def load_build_tree(root: Path) -> BuildTree:
     m = json.loads((root / "manifest.json").read_text())
-    return BuildTree(root / m["build_dir"], m["release"], m["target"],
-                     {k: v for k, v in m.items() if k not in ("build_dir", "release", "target")})
+    return KernelTree(root / m["build_dir"], m["release"], target_id=m["target"],
+                      provenance={k: v for k, v in m.items() if k not in ("build_dir", "release", "target")})
