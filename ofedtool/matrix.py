@@ -76,29 +76,103 @@ def run_check(session, req: CheckRequest) -> dict:
     targets = targets_of(req)
     if req.jobs < 1:
         raise OfedError(f"--jobs {req.jobs}: must be at least 1")
-    width = max(1, min(len(targets), req.jobs))
     out = Path(req.output).absolute()
     out.mkdir(parents=True, exist_ok=True)
-    ui.info(f"[check] {len(targets)} targets ({', '.join(targets)}), {width} at a time, "
-            f"sharing one make jobserver of {req.jobs} jobs")
-    lock = threading.Lock()
-    live: set[subprocess.Popen] = set()
-    stopping = threading.Event()  # ^C: start no more builds
-    pool = jobserver.Pool(req.jobs, width)
-    env = pool.env(os.environ)
+    t0 = time.monotonic()
+    results = _Runner(session, req, out).run(targets)
+    cells = [c for cs, _ in results for c in cs]
+    summaries = [s for _, s in results]
+    if req.vmtest:
+        cells += _vmtests(session, req, summaries, out)
+    meta = {"from": req.from_, "modules": req.modules, "targets": summaries,
+            "seconds": round(time.monotonic() - t0, 1)}
+    files = write_all(out, meta, cells)
+    ok = all(s["ok"] for s in summaries) and all(c.status != "fail" for c in cells)
+    return {"ok": ok, **meta, "reports": files, "text": _text(summaries, cells, files)}
 
-    def one(target: str) -> tuple[list[Cell], dict]:
+
+def _text(summaries: list[dict], cells: list[Cell], files: dict[str, str]) -> str:
+    text = [f"{'TARGET':<18} {'RESULT':<6} {'TIME':>6}  FAILED CELLS"]
+    for s in summaries:
+        bad = [f"{c.module}/{c.stage}" for c in cells if c.target == s["target"] and c.status == "fail"]
+        text.append(f"{s['target']:<18} {'PASS' if s['ok'] and not bad else 'FAIL':<6} {s['seconds']:>5.0f}s  "
+                    f"{', '.join(bad[:8]) or '-'}{' ' + s['error'] if s['error'] and not bad else ''}")
+    text.append(f"reports: {files['html']} {files['junit']} {files['json']}")
+    return "\n".join(text)
+
+
+class _Runner:
+    """The builds of one check: a pool of workers over the targets, one shared jobserver, and
+    no build outliving a ^C or a kill of check."""
+
+    def __init__(self, session, req: CheckRequest, out: Path):
+        self.session, self.req, self.out = session, req, out
+        self.lock = threading.Lock()
+        self.live: set[subprocess.Popen] = set()
+        self.stopping = threading.Event()  # ^C: start no more builds
+        self.queue: list[tuple[int, str]] = []
+        self.done: dict[int, tuple[list[Cell], dict]] = {}
+        self.failures: list[BaseException] = []
+
+    def run(self, targets: list[str]) -> list[tuple[list[Cell], dict]]:
+        width = max(1, min(len(targets), self.req.jobs))
+        ui.info(f"[check] {len(targets)} targets ({', '.join(targets)}), {width} at a time, "
+                f"sharing one make jobserver of {self.req.jobs} jobs")
+        self.pool = jobserver.Pool(self.req.jobs, width)
+        self.env = self.pool.env(os.environ)
+        self.queue = list(enumerate(targets))
+        threads = [threading.Thread(target=self.worker, name=f"check-{n}", daemon=True) for n in range(width)]
+        try:
+            for t in threads:
+                t.start()
+            for t in threads:
+                while t.is_alive():
+                    t.join(0.5)
+        except BaseException:
+            with self.lock:
+                self.stopping.set()
+            _stop(self.live, self.lock)  # ^C or a kill: no build outlives check
+            for t in threads:
+                t.join(5)
+            raise
+        finally:
+            self.pool.close()
+        if self.failures:
+            raise self.failures[0]
+        return [self.done[i] for i in range(len(targets))]
+
+    def worker(self) -> None:
+        # Each worker holds one jobserver slot: its builds' processes run in it, one after
+        # the other. When none is left to start, the slot becomes a token for the others.
+        try:
+            while True:
+                with self.lock:
+                    if not self.queue or self.stopping.is_set():
+                        return
+                    i, target = self.queue.pop(0)
+                try:
+                    self.done[i] = self.one(target)
+                except KeyboardInterrupt:  # stopping
+                    return
+                except Exception as e:  # e.g. an OSError starting it: raised once all others ended
+                    with self.lock:
+                        self.failures.append(e)
+        finally:
+            self.pool.give_back()
+
+    def one(self, target: str) -> tuple[list[Cell], dict]:
+        req, out, lock = self.req, self.out, self.lock
         tdir = out / target
         log = out / f"{target}.log"  # not with_suffix: debian-12-6.12 would give debian-12-6.log
-        cmd = build_command(session, req.selection(target), BuildOptions(req.jobs, tdir, req.ccache))
+        cmd = build_command(self.session, req.selection(target), BuildOptions(req.jobs, tdir, req.ccache))
         t0 = time.monotonic()
         with open(log, "w") as lf:
             with lock:  # under the lock: _stop() sees every build that started, and none starts after it
-                if stopping.is_set():
+                if self.stopping.is_set():
                     raise KeyboardInterrupt
-                p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
-                                     pass_fds=pool.server.fds)
-                live.add(p)
+                p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=self.env,
+                                     pass_fds=self.pool.server.fds)
+                self.live.add(p)
             stdout_chunks = []
             reader = threading.Thread(target=lambda: stdout_chunks.append(p.stdout.read()))
             reader.start()
@@ -112,7 +186,7 @@ def run_check(session, req: CheckRequest) -> dict:
             reader.join()
             rc = p.wait()
             with lock:
-                live.discard(p)
+                self.live.discard(p)
         seconds = time.monotonic() - t0
         try:
             res = json.loads("".join(stdout_chunks))
@@ -128,65 +202,6 @@ def run_check(session, req: CheckRequest) -> dict:
             ui.info(f"[check] {target}: {'PASS' if ok else 'FAIL'} in {seconds:.0f}s")
         return cells, {"target": target, "ok": ok, "exit_code": rc, "seconds": round(seconds, 1),
                        "output": str(tdir), "log": str(log), "error": err if not ok else ""}
-
-    queue = list(enumerate(targets))
-    done: dict[int, tuple[list[Cell], dict]] = {}
-    failures: list[BaseException] = []
-
-    def worker() -> None:
-        # Each worker holds one jobserver slot: its builds' processes run in it, one after
-        # the other. When none is left to start, the slot becomes a token for the others.
-        try:
-            while True:
-                with lock:
-                    if not queue or stopping.is_set():
-                        return
-                    i, target = queue.pop(0)
-                try:
-                    done[i] = one(target)
-                except KeyboardInterrupt:  # stopping
-                    return
-                except Exception as e:  # e.g. an OSError starting it: raised once all others ended
-                    with lock:
-                        failures.append(e)
-        finally:
-            pool.give_back()
-
-    t0 = time.monotonic()
-    threads = [threading.Thread(target=worker, name=f"check-{n}", daemon=True) for n in range(width)]
-    try:
-        for t in threads:
-            t.start()
-        for t in threads:
-            while t.is_alive():
-                t.join(0.5)
-    except BaseException:
-        with lock:
-            stopping.set()
-        _stop(live, lock)  # ^C or a kill: no build outlives check
-        for t in threads:
-            t.join(5)
-        raise
-    finally:
-        pool.close()
-    if failures:
-        raise failures[0]
-    results = [done[i] for i in range(len(targets))]
-    cells = [c for cs, _ in results for c in cs]
-    summaries = [s for _, s in results]
-    if req.vmtest:
-        cells += _vmtests(session, req, summaries, out)
-    meta = {"from": req.from_, "modules": req.modules, "targets": summaries,
-            "seconds": round(time.monotonic() - t0, 1)}
-    files = write_all(out, meta, cells)
-    ok = all(s["ok"] for s in summaries) and all(c.status != "fail" for c in cells)
-    text = [f"{'TARGET':<18} {'RESULT':<6} {'TIME':>6}  FAILED CELLS"]
-    for s in summaries:
-        bad = [f"{c.module}/{c.stage}" for c in cells if c.target == s["target"] and c.status == "fail"]
-        text.append(f"{s['target']:<18} {'PASS' if s['ok'] and not bad else 'FAIL':<6} {s['seconds']:>5.0f}s  "
-                    f"{', '.join(bad[:8]) or '-'}{' ' + s['error'] if s['error'] and not bad else ''}")
-    text.append(f"reports: {files['html']} {files['junit']} {files['json']}")
-    return {"ok": ok, **meta, "reports": files, "text": "\n".join(text)}
 
 
 def _stop(live: set[subprocess.Popen], lock: threading.Lock, grace: float = 20) -> None:
