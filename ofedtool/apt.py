@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from . import ui
-from .cache import Cache, sha256_file
+from .cache import Cache, atomic_write, sha256_file
 from .catalog import Suite, load_suites, version_key
 from .errors import OfedError
 from .proc import require  # noqa: F401  (re-exported while other branches still import it from here)
@@ -112,12 +112,10 @@ class Apt:
             return memo["answers"][key]
         out = self._run([program, *self._opts(), *args], what)
         memo["answers"][key] = out
-        tmp = memo_file.with_name(f"queries.json.{os.getpid()}.tmp")
         try:
-            tmp.write_text(json.dumps(memo))
-            os.replace(tmp, memo_file)  # concurrent runs: last writer wins, both answers are right
+            atomic_write(memo_file, json.dumps(memo))  # concurrent runs: last writer wins, both answers are right
         except OSError:
-            tmp.unlink(missing_ok=True)
+            pass
         return out
 
     # -- index -----------------------------------------------------------------------

@@ -12,11 +12,11 @@ vmlinuz, boots the target in QEMU), and every module's .modinfo `depends=` read.
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
 from .kmod import depends, module_name
+from .cache import atomic_write
 
 
 @dataclass(frozen=True)
@@ -73,12 +73,10 @@ class _DependsMemo:
     def save(self) -> None:
         if not self.dirty:
             return
-        tmp = self.path.with_name(f"{self.path.name}.{os.getpid()}.tmp")
         try:
-            tmp.write_text(json.dumps(self.memo))
-            os.replace(tmp, self.path)
+            atomic_write(self.path, json.dumps(self.memo))
         except OSError:  # a read-only image: just no memo
-            tmp.unlink(missing_ok=True)
+            pass
 
 
 def find_consumers(cache, target, build_tree, our_modules, offline: bool = False) -> list[Consumer]:

@@ -23,6 +23,7 @@ from filelock import FileLock
 from . import jobserver, kbuildlog, ui
 from .errors import OfedError
 from .kbuild import KernelTree, make_args, source_dir, tree_id
+from .cache import atomic_write
 
 # Bump when the way a probe is compiled changes (flags, wrapper code): old cache entries
 # then no longer match any digest and are simply recomputed.
@@ -542,15 +543,7 @@ class _Cache:
         with self.lock:
             merged = {**self._read(), **fresh}
             doc = {"tree_id": self.tid, "cc": self.cc, "engine": ENGINE, "results": dict(sorted(merged.items()))}
-            fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=self.path.name + ".", suffix=".tmp")
-            try:
-                with os.fdopen(fd, "w") as f:
-                    json.dump(doc, f, indent=1)
-                    f.write("\n")
-                os.replace(tmp, self.path)
-            except BaseException:
-                Path(tmp).unlink(missing_ok=True)
-                raise
+            atomic_write(self.path, json.dumps(doc, indent=1) + "\n")
 
     def _read(self) -> dict[str, bool]:
         try:
