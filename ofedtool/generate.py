@@ -21,7 +21,7 @@ from . import __version__, ui
 from .catalog import data_dir
 from .errors import OfedError
 from .headers import BuildTree
-from .kbuild import inspect_tree, tree_id
+from .kbuild import inspect_tree, source_dir, tree_id
 from .modules import Catalog, Module, kconfig_line
 from .shims import load_core_probes, load_shims, plan, run_core_probes
 from .sources import SourceTree
@@ -131,7 +131,7 @@ def generate(cache, src: SourceTree, build: BuildTree, cat: Catalog, modules: li
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.parent / f".{out.name}.tmp-{os.getpid()}"
     shutil.rmtree(tmp, ignore_errors=True)
-    w = _Work(cache, src, ysrc, cat, modules, tmp, jobs, features)
+    w = _Work(cache, src, ysrc, cat, modules, tmp, jobs, features, source_dir(build.build_dir))
     try:
         with ui.stage("generate", f"{len(modules)} modules from {src.version} for {build.release}"):
             parts = {"shims": [], "patches": [], "smpl": []}
@@ -176,6 +176,7 @@ class _Work:
     tree: Path                         # the temporary tree, renamed into place at the end
     jobs: int
     features: dict[str, bool]          # the target's probes; core probes join them
+    target_src: Path                   # the target's source tree (include/), for same_as_target core probes
     copied: list[str] = field(default_factory=list)
     patched: list = field(default_factory=list)      # patches.PatchResult
     smpl: list[dict] = field(default_factory=list)
@@ -219,7 +220,7 @@ def smpl_step(w: _Work) -> dict:
 
 def core_probes_step(w: _Work) -> dict:
     """OFED_CORE_* facts: what X's core headers (as copied, and adapted) offer the ULPs."""
-    w.features.update(run_core_probes(w.tree, load_core_probes()))
+    w.features.update(run_core_probes(w.tree, load_core_probes(), w.target_src))
     w.features = dict(sorted(w.features.items()))
     return {}
 
@@ -325,8 +326,12 @@ def _compat_items(text: str, features: dict[str, bool]) -> dict[str, set[str]]:
     for line in text.splitlines():
         s = line.strip()
         if re.match(r"#\s*if", s):
-            off = any(features.get(c) is False for c in re.findall(r"\bOFED_CORE_[A-Z0-9_]+\b", s))
-            stack.append((re.findall(r"\bHAVE_[A-Z0-9_]+\b", s), off))
+            # OFED_CORE_* facts: a block needs a fact our core has (off without it), or, negated,
+            # one it lacks (a layout fact: the block is then compat for that absent fact).
+            neg = set(re.findall(r"(?:!\s*defined\s*\(?\s*|#\s*ifndef\s+)(OFED_CORE_[A-Z0-9_]+)", s))
+            pos = set(re.findall(r"\bOFED_CORE_[A-Z0-9_]+\b", s)) - neg
+            off = any(features.get(c) is False for c in pos) or any(features.get(c) for c in neg)
+            stack.append((re.findall(r"\bHAVE_[A-Z0-9_]+\b", s) + sorted(neg), off))
             continue
         if re.match(r"#\s*endif", s):
             if stack:

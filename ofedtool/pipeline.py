@@ -13,8 +13,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from . import ui
+from .defaults import DEFAULT_JOBS, DEFAULT_MODULES, DEFAULT_SOURCE, SOURCES  # noqa: F401  (the API's defaults)
 from .catalog import parse_from, resolve_target
 from .errors import OfedError
 from .headers import BuildTree, fetch_headers, is_local
@@ -22,7 +24,8 @@ from .kbuild import KernelTree, config_values, inspect
 from .modules import Catalog, Module, in_source, load_catalog, select
 from .sources import SourceTree, fetch_source
 
-from .defaults import DEFAULT_JOBS, DEFAULT_MODULES, DEFAULT_SOURCE, SOURCES  # noqa: F401  (the API's defaults)
+if TYPE_CHECKING:
+    from .exports import SourceIndex
 
 
 @dataclass(frozen=True)
@@ -68,6 +71,8 @@ class Inputs:
     target_source: SourceTree | None = None
     skipped: dict[str, str] = field(default_factory=dict)  # module → why it is not built
     ktree: KernelTree | None = None  # the kernel build tree, inspected once per run
+    exporters: SourceIndex | None = None   # the target source's exporter index (the ABI gate)
+    no_exporters: str = ""                 # why there is none
 
 
 def require_jobs(jobs: int) -> int:
@@ -97,16 +102,32 @@ def resolve_and_fetch(session: Session, sel: Selection) -> Inputs:
     for name, why in skipped.items():
         ui.info(f"[resolve] {name}: not built: {why}")
     ysrc = None
+    hv = next((p["version"] for p in build.provenance.get("packages", [])
+               if p["package"].startswith("linux-headers-")), None)
     if any(m.rule == "target" for m in modules):
         if target is None:
             raise OfedError(f"ULPs ({', '.join(m.name for m in modules if m.rule == 'target')}) take the "
                             f"target kernel's own source: use a catalog --kernel, not a build directory")
         from .sources.debian import fetch_target_source
-        hv = next((p["version"] for p in build.provenance.get("packages", [])
-                   if p["package"].startswith("linux-headers-")), None)
         with ui.stage("fetch", f"{target.id}'s own source for the ULPs"):
             ysrc = fetch_target_source(session.cache, target, hv, session.offline)
-    return Inputs(src, build, cat, modules, target.id if target else "local", ysrc, skipped, ktree)
+    exporters, why = _exporters(session, target, ktree, cat, hv if target else None)
+    return Inputs(src, build, cat, modules, target.id if target else "local", ysrc, skipped, ktree, exporters, why)
+
+
+def _exporters(session: Session, target, ktree: KernelTree, cat: Catalog,
+               headers_version: str | None) -> tuple[SourceIndex | None, str]:
+    """The ABI gate's index of the target's own source, or None and why not (a local build
+    dir has no source package; offline with nothing cached)."""
+    if target is None:
+        return None, "a local build dir has no target source to read the exporters from"
+    from .exports import fetch_index
+    try:
+        return fetch_index(session.cache, target, headers_version, ktree.arch, cat.include_paths,
+                           session.offline), ""
+    except OfedError as e:
+        ui.warn(f"abi: the ABI gate cannot run: {e}")
+        return None, str(e)
 
 
 def buildable(modules: list[Module], build: BuildTree) -> tuple[list[Module], dict[str, str]]:
@@ -166,7 +187,8 @@ def build(session: Session, sel: Selection, opts: BuildOptions, package: object 
     js = jobserver.from_environ()
     jobs = f"a shared jobserver ({js.jobs or '?'} jobs in all)" if js else f"-j{opts.jobs}"
     with ui.stage("build", f"make with {jobs} against {ktree.release} (CC={ktree.cc})"):
-        res = compile_tree(g.out, ktree, inp.modules, opts.jobs, ccache=opts.ccache)
+        res = compile_tree(g.out, ktree, inp.modules, opts.jobs, ccache=opts.ccache, exporters=inp.exporters,
+                           no_abi=inp.no_exporters)
     record = BuildRecord(ok=res.ok, output=str(g.out), source=inp.source.manifest(), kernel=inp.build.release,
                          target=inp.target_id, probes=g.probe_stats, skipped=inp.skipped, build=res.as_dict(),
                          consumers=consumers(session, inp))

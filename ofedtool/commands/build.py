@@ -42,8 +42,17 @@ def text(b: pipeline.Built) -> str:
                 f".ko, {c['errors']} errors, {c['undefined']} undefined, {c['hazards']} hazards, "
                 f"{c['warnings']} other warnings, compile {res.seconds:.0f}s")
     rows.append(f"{c['binding']} binding problems (imports not bound to our core's exports)")
+    rows.append(_abi_line(res.abi, c["abi"]))
     if rec.consumers:
         rows.append(f"{len(rec.consumers)} distro modules import from modules we replace and will NOT load "
                     f"with them: {', '.join(x['name'] for x in rec.consumers)}")
     rows.append(f"tree: {g.out}\nlog:  {res.log}")
     return "\n".join(rows)
+
+
+def _abi_line(abi: dict | None, hazards: int) -> str:
+    if not abi or "skipped" in abi:
+        return f"ABI gate: NOT checked ({(abi or {}).get('skipped', 'no result')})"
+    unv = f", {len(abi['unverified'])} could not be checked (see the warnings)" if abi["unverified"] else ""
+    return (f"{hazards} ABI hazards: of {abi['imports']} imports from code we do not rebuild, "
+            f"{len(abi['compared'])} reach RDMA headers and were compared by CRC over our headers{unv}")
