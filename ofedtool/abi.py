@@ -92,7 +92,8 @@ def foreign_imports(tree: Path, kos: list[Path], target_symvers: Path) -> dict[s
 def compile_args(tree: Path) -> list[str]:
     """The compiler command our objects were built with (a kbuild .o.cmd in the tree), without
     its input, output and per-object parts: what preprocessing another file needs."""
-    for cmd in sorted(tree.rglob(".*.o.cmd")):
+    # A source object's, not a .mod.o's (modpost's generated C gets other per-object flags).
+    for cmd in sorted(c for c in tree.rglob(".*.o.cmd") if not c.name.endswith(".mod.o.cmd")):
         first = cmd.read_text(errors="replace").split("\n", 1)[0]
         if ":=" not in first or " -c " not in first:
             continue
