@@ -70,6 +70,7 @@ class BuildResult:
     modules: list[ModuleResult]
     diagnostics: list[Diagnostic]
     failure: str = ""  # why make failed when no compiler error says it (make_failure)
+    failed_objects: list[str] = field(default_factory=list)  # objects make reported as failed
 
     def counts(self) -> dict:
         c = {"errors": 0, "undefined": 0, "hazards": 0, "warnings": 0, "binding": 0}
@@ -81,7 +82,7 @@ class BuildResult:
 
     def as_dict(self) -> dict:
         return {"ok": self.ok, "seconds": round(self.seconds, 1), "exit_code": self.exit_code, "log": self.log,
-                "failure": self.failure,
+                "failure": self.failure, "failed_objects": self.failed_objects,
                 "counts": self.counts(), "modules": [asdict(m) for m in self.modules],
                 "diagnostics": [asdict(d) for d in self.diagnostics[:200]]}
 
@@ -462,4 +463,4 @@ def compile_tree(tree: Path, ktree: KernelTree, modules: list[Module], jobs: int
     bad = any(d.kind in ("error", "undefined", "hazard", "modpost", "binding") for d in diags)
     ok = rc == 0 and not bad and all(r.ok for r in results)
     failure = make_failure(text, tree, ktree.build_dir) if rc != 0 else ""
-    return BuildResult(ok, seconds, rc, str(log), results, diags, failure)
+    return BuildResult(ok, seconds, rc, str(log), results, diags, failure, sorted(objects))
