@@ -105,6 +105,19 @@ def cells_from_build(target: str, res: dict | None, err: str, seconds: float, lo
             count = max(m["hazards"], len(hazards))
             cells.append(Cell(target, name, "hazards", "fail" if count else "pass", 0.0,
                               (f"{count} hazardous warnings:\n" + _listed(hazards)) if count else "", log))
+    # The ABI gate (ofedtool/abi.py): per module, its imports from code we do not rebuild.
+    abi = build.get("abi") or {"skipped": "not checked (built before the ABI gate)"}
+    diags = build.get("diagnostics", [])
+    for m in build["modules"]:
+        bad = [d for d in diags if d["kind"] == "abi" and d["file"].endswith(f"/{m['name']}.ko")]
+        compiled = bool(m["ko"]) and m["errors"] == 0
+        if bad:
+            status, why = "fail", _listed(bad)
+        elif not compiled:
+            status, why = "skip", f"{m['name']} did not compile"
+        else:
+            status, why = ("skip", abi["skipped"]) if "skipped" in abi else ("pass", "")
+        cells.append(Cell(target, m["name"], "abi", status, 0.0, why, log))
     for name, why in res.get("skipped", {}).items():
         cells.append(Cell(target, name, "compile", "skip", 0.0, why, log))
     # The kbuild run is one testcase carrying the wall time. It is red when make itself failed
@@ -115,7 +128,7 @@ def cells_from_build(target: str, res: dict | None, err: str, seconds: float, lo
     if failure:
         why = f"make exited {rc}: {failure}"
     elif unexplained:
-        bad = [d for d in build.get("diagnostics", []) if d["kind"] in ("error", "modpost", "undefined", "hazard")]
+        bad = [d for d in build.get("diagnostics", []) if d["kind"] in ("error", "modpost", "undefined", "hazard", "binding", "abi")]
         why = f"make exited {rc}" + (":\n" + _listed(bad) if bad else "")
     else:
         why = ""
