@@ -47,7 +47,7 @@ def test_a_compile_failure_carries_the_compiler_errors_and_skips_later_checks():
     assert compile_.status == "fail"
     assert compile_.message.splitlines() == [f"{SIW}/siw_main.c:41: #error deliberately broken",
                                              "include/rdma/ib_verbs.h:7: unknown type name 'x'"]
-    for stage in ("modpost", "hazards"):
+    for stage in ("modpost", "hazards", "abi"):
         assert (cells[("siw", stage)].status, cells[("siw", stage)].message) == ("skip", "siw did not compile")
     haz = cells[("ib_core", "hazards")]
     assert haz.status == "fail" and f"{CORE}/cq.c:3: bad cast [-Wcast-function-type]" in haz.message
