@@ -25,6 +25,9 @@ def run(args, cache) -> dict:
     if args.formats:
         from ..package import parse_formats
         parse_formats(args.formats, "--package")  # a typo fails before the compile, not after
+    if args.output is not None:
+        from ..build import check_build_path
+        check_build_path(args.output)  # before fetch and generate write anything there
     inp = resolve_and_fetch(args, cache)
     g = generate(cache, inp.source, inp.build, inp.catalog, inp.modules, output_dir(args, inp), args.jobs,
                  inp.target_id, inp.target_source, inp.skipped)
@@ -47,6 +50,8 @@ def run(args, cache) -> dict:
     rows.append(f"{'PASS' if res.ok else 'FAIL'}: {sum(m.ko is not None for m in res.modules)}/{len(res.modules)} "
                 f".ko, {c['errors']} errors, {c['undefined']} undefined, {c['hazards']} hazards, "
                 f"{c['warnings']} other warnings, compile {res.seconds:.0f}s")
+    if res.failure:
+        rows.append(f"make failed (not a compile error): {res.failure}")
     rows.append(f"{c['binding']} binding problems (imports not bound to our core's exports)")
     rows.append(_abi_line(res.abi, c["abi"]))
     consumers = _consumers(args, cache, inp)

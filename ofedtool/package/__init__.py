@@ -70,7 +70,7 @@ def package(tree_dir: Path, out: Path, opts: Options, cache) -> dict:
         if "rpm" in opts.formats:
             from . import rpm
             r = rpm.build(pkg, out, work, d.tarball, opts.conflicts, opts.obsoletes, opts.kernel_requires)
-            made["rpm"] = [r.srpm.name, *(p.name for p in r.rpms), r.spec.name]
+            made["rpm"] = [r.srpm.name, *(p.name for p in r.rpms), r.spec.name, r.rpmlintrc.name]
         if "deb" in opts.formats:
             from . import deb
             made["deb"] = [deb.build(pkg, out, work, d.tree).deb.name]
