@@ -13,20 +13,38 @@ import json
 import os
 import re
 import shutil
-import tempfile
 from collections.abc import Callable
 from contextlib import contextmanager
 from pathlib import Path
 
-from filelock import FileLock
+from filelock import FileLock, Timeout
 
 from .errors import OfedError
+from .fsutil import atomic_write  # noqa: F401  (re-exported: callers import it from here)
 
 DEFAULT_CACHE = "~/.cache/ofedtool"
 
 
-def default_cache_dir() -> Path:
-    return Path(os.environ.get("OFEDTOOL_CACHE") or DEFAULT_CACHE).expanduser()
+def default_cache_dir(given: str | Path | None = None) -> Path:
+    """--cache-dir, else $OFEDTOOL_CACHE, else cache_dir in the config file, else ~/.cache/ofedtool."""
+    if given:
+        return Path(given).expanduser()
+    if os.environ.get("OFEDTOOL_CACHE"):
+        return Path(os.environ["OFEDTOOL_CACHE"]).expanduser()
+    from .config import load_config
+    return Path(load_config().get("cache_dir") or DEFAULT_CACHE).expanduser()
+
+
+def open_cache(given: str | Path | None = None) -> Cache:
+    """The cache the CLI uses; a path that cannot be one is refused in one line up front."""
+    root = default_cache_dir(given).absolute()
+    p = root
+    while not p.exists() and p != p.parent:
+        p = p.parent
+    if not p.is_dir():
+        raise OfedError(f"cache directory {root}: {p} is not a directory "
+                        f"(set --cache-dir, $OFEDTOOL_CACHE or cache_dir in the config to a directory)")
+    return Cache(root)
 
 
 def sha256_file(path: Path) -> str:
@@ -52,9 +70,19 @@ class Cache:
     def lock(self, name: str, timeout: float = -1):
         """Hold the named cross-process lock (fcntl via filelock; released if the process dies)."""
         lockdir = self.root / "locks"
-        lockdir.mkdir(parents=True, exist_ok=True)
-        with FileLock(str(lockdir / f"{_safe(name)}.lock"), timeout=timeout):
+        try:
+            lockdir.mkdir(parents=True, exist_ok=True)
+            lock = FileLock(str(lockdir / f"{_safe(name)}.lock"), timeout=timeout)
+            lock.acquire()
+        except Timeout:
+            raise
+        except OSError as e:
+            raise OfedError(f"cache directory {self.root}: cannot write there ({e.strerror}); "
+                            f"use --cache-dir or $OFEDTOOL_CACHE for a writable one") from None
+        try:
             yield
+        finally:
+            lock.release()
 
     def ensure(self, rel: str, create: Callable[[Path], None], lock_name: str | None = None) -> Path:
         """Return cache entry `rel`, creating it with create(tmp_path) if absent.
@@ -97,30 +125,6 @@ class Cache:
                 except OSError:
                     pass
         return total
-
-
-def atomic_write(path: Path, data: str | bytes) -> None:
-    """Replace `path` with `data` in one step, keeping its mode (0644 for a new file).
-
-    Readers see the old or the new content, never a mix; concurrent writers (processes or
-    threads) each use their own temporary name, and the last os.replace wins.
-    """
-    if isinstance(data, str):
-        data = data.encode()
-    try:
-        mode = path.stat().st_mode & 0o7777
-    except FileNotFoundError:
-        mode = 0o644
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.chmod(tmp, mode)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def _remove(p: Path) -> None:

@@ -44,7 +44,7 @@ from functools import cache
 from pathlib import Path
 
 from ofedtool import jobserver, ui
-from ofedtool.errors import MissingTool, OfedError
+from ofedtool.errors import Failed, MissingTool, OfedError
 from ofedtool.cache import atomic_write
 
 _FLAGS = ("--quiet", "--no-show-diff", "--no-includes", "--in-place")
@@ -59,8 +59,8 @@ MAX_BATCH = 8
 _BATCHES_PER_WORKER = 4
 
 
-class SmplError(OfedError):
-    pass
+class SmplError(Failed):
+    """An SmPL rule failed on this X: the backport is bad, not the command line."""
 
 
 @dataclass(frozen=True)

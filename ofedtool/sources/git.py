@@ -31,11 +31,26 @@ class RemoteUnreachable(OfedError):
 def remote_url(url: str | None = None) -> str:
     """--git-url, else $OFEDTOOL_GIT_URL, else the config file, else kernel.org stable."""
     if url:
-        return url
+        return _usable(url, "--git-url")
     if os.environ.get("OFEDTOOL_GIT_URL"):
-        return os.environ["OFEDTOOL_GIT_URL"]
-    from ..config import load_config
-    return load_config().get("git_url") or DEFAULT_URL
+        return _usable(os.environ["OFEDTOOL_GIT_URL"], "$OFEDTOOL_GIT_URL")
+    from ..config import config_path, load_config
+    got = load_config().get("git_url")
+    return _usable(got, f"git_url in {config_path()}") if got else DEFAULT_URL
+
+
+def _usable(url: str, where: str) -> str:
+    """Refuse what GitPython refuses to run (remote helpers `a::b`, ext::, options as URLs) with
+    the setting's name, before any git command: a bad setting is an input error, never a reason
+    for --source auto to fall back quietly."""
+    try:
+        gitpy.Git.check_unsafe_protocols(url)
+    except gitpy.exc.UnsafeProtocolError:
+        raise OfedError(f"{where} = {url!r}: not a git URL ofedtool can use "
+                        f"(give https://..., git://..., ssh://..., user@host:path or a local path)") from None
+    if url.startswith("-"):
+        raise OfedError(f"{where} = {url!r}: not a git URL (starts with '-')")
+    return url
 
 
 def _git_env() -> dict:
