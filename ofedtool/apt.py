@@ -253,7 +253,9 @@ class Apt:
                 raise OfedError(f"{debs[0].name}: sha256 {got} does not match the index ({expected})")
             os.rename(debs[0], tmp / fname)
 
-        entry = self.cache.ensure(self._entry(package, version), create)
+        # Pinned to the index's SHA256: a truncated or altered .deb is found on every use
+        # (and downloaded again once), not only when it was first downloaded.
+        entry = self.cache.ensure(self._entry(package, version), create, pins={fname: expected} if expected else None)
         path = entry / fname
         return Deb(package, version, path, expected or sha256_file(path), path.stat().st_size)
 

@@ -115,3 +115,34 @@ def test_ownership_marks(tmp_path):
     assert (d / MARKER).is_file() and is_ours(d)
     (d / "report.html").write_text("x")
     assert claim_dir(d) == d  # ours: may be written again
+
+
+_HOLD = """
+import sys, time
+from ofedtool.fsutil import output_lock
+with output_lock(sys.argv[1]):
+    print("got", time.monotonic(), flush=True)
+    time.sleep(float(sys.argv[2]))
+print("released", time.monotonic(), flush=True)
+"""
+
+
+def test_second_run_on_one_output_waits_for_the_first(tmp_path):
+    """Two builds into one -o used to run at once and both fail (0/7 .ko): the second now waits,
+    says so in one line, and runs after the first."""
+    import subprocess
+    import sys
+
+    from conftest import REPO
+    out = tmp_path / "tree"
+    a = subprocess.Popen([sys.executable, "-c", _HOLD, str(out), "2"], cwd=REPO, stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, text=True)
+    assert a.stdout.readline().startswith("got")
+    b = subprocess.run([sys.executable, "-c", _HOLD, str(out), "0"], cwd=REPO, capture_output=True, text=True,
+                       timeout=60)
+    a_out = a.communicate(30)[0]
+    released = float(a_out.split()[1])
+    got_b = float(b.stdout.split()[1])
+    assert got_b >= released, (a_out, b.stdout)
+    assert b.stderr.count("is in use by another ofedtool run: waiting") == 1, b.stderr
+    assert (tmp_path / ".tree.lock").exists() and not out.exists()

@@ -18,6 +18,11 @@ from ..catalog import FromSpec, data_dir
 from ..errors import OfedError
 
 
+# RDMA paths only (~1100 files, 25 MB): cheap enough to verify by content on every use (~0.1 s),
+# so an edited file is found too, not only a deleted or truncated one.
+SOURCE_KIND = "content"
+
+
 @dataclass(frozen=True)
 class SourceTree:
     path: Path

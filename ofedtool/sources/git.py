@@ -19,7 +19,7 @@ import git as gitpy
 from .. import ui
 from ..catalog import FromSpec
 from ..errors import OfedError
-from . import SourceTree, fetch_paths, load_tree, makefile_version, paths_key
+from . import SOURCE_KIND, SourceTree, fetch_paths, load_tree, makefile_version, paths_key
 
 DEFAULT_URL = "https://git.kernel.org/pub/scm/linux/kernel/git/stable/linux.git"
 
@@ -125,8 +125,8 @@ def fetch(cache, spec: FromSpec, url: str | None = None, offline: bool = False) 
     if spec.exact_tag or spec.sublevel is not None:
         exact = spec.exact_tag or f"{spec.release.tag_prefix}.{spec.sublevel}"
         entry = cache.path("sources", "git", mirror.name, f"{exact}-{paths_key(fetch_paths())}")
-        if (entry / "manifest.json").exists():
-            return load_tree(entry)
+        if (got := cache.get(str(entry.relative_to(cache.root)), SOURCE_KIND)) is not None:
+            return load_tree(got)
     if offline:
         # Offline: the newest tag already materialised for this series.
         key = paths_key(fetch_paths())
@@ -139,8 +139,8 @@ def fetch(cache, spec: FromSpec, url: str | None = None, offline: bool = False) 
         tag = choose_tag(spec, list_tags(url, spec.release.tag_prefix), url)
     paths = fetch_paths()
     rel = f"sources/git/{mirror.name}/{tag}-{paths_key(paths)}"
-    if cache.path(rel, "manifest.json").exists():
-        return load_tree(cache.path(rel))
+    if (entry := cache.get(rel, SOURCE_KIND)) is not None:
+        return load_tree(entry)
 
     def create(tmp: Path) -> None:
         with cache.lock(f"git-{mirror.name}"):
@@ -171,4 +171,4 @@ def fetch(cache, spec: FromSpec, url: str | None = None, offline: bool = False) 
                     "commit": commit, "tag_object": tag_obj, "paths": paths}
         (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
 
-    return load_tree(cache.ensure(rel, create))
+    return load_tree(cache.ensure(rel, create, kind=SOURCE_KIND))
