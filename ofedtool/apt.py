@@ -237,8 +237,10 @@ class Apt:
         fname = _deb_name(package, version, info.get("Architecture", self.arch))
 
         def create(tmp: Path) -> None:
-            tmp.mkdir(parents=True)
             ready = prefetched / fname if prefetched else None
+            if self.offline and not (ready is not None and ready.exists()):
+                raise OfedError(f"--offline: {package} {version} is not in the cache")
+            tmp.mkdir(parents=True)
             if ready is not None and ready.exists():
                 os.rename(ready, tmp / ready.name)
             else:

@@ -88,6 +88,11 @@ def unseal(blob: bytes) -> bytes | None:
     return data
 
 
+def json_digest(obj) -> str:
+    """sha256 of a JSON value in canonical form: the seal of a result kept inside a JSON file."""
+    return hashlib.sha256(json.dumps(obj, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+
+
 def inventory(path: Path, kind: str = "tree") -> dict[str, str]:
     """relative path → its size ("tree") or sha256 ("content"); symlinks → their target."""
     path = Path(path)

@@ -22,7 +22,7 @@ from pathlib import Path
 from filelock import FileLock, Timeout
 
 from . import jobserver, ui
-from .cache import atomic_write, seal, unseal
+from .cache import atomic_write, json_digest
 from .errors import OfedError
 from .kbuild import KernelTree, make_args, source_dir, tree_id
 
@@ -544,8 +544,8 @@ class _Cache:
     """cache_dir/probes/<tree_id>.json: probe digest -> bool, for one tree and compiler.
 
     Read and merged under a file lock, replaced atomically: concurrent runs add to each other's
-    results and an interrupted run leaves the previous file intact. The file is sealed
-    (cache.seal): a truncated or edited one is recomputed, never believed.
+    results and an interrupted run leaves the previous file intact. The results carry their
+    sha256: a truncated or edited file is recomputed, never believed.
     """
 
     def __init__(self, path: Path, tid: str, cc: str):
@@ -576,30 +576,36 @@ class _Cache:
 
     def store(self, fresh: dict[str, bool]) -> None:
         with self.lock:
-            merged = {**self._read(), **fresh}
-            doc = {"tree_id": self.tid, "cc": self.cc, "engine": ENGINE, "results": dict(sorted(merged.items()))}
-            atomic_write(self.path, seal((json.dumps(doc, indent=1) + "\n").encode()))
+            merged = dict(sorted({**self._read(), **fresh}.items()))
+            doc = {"tree_id": self.tid, "cc": self.cc, "engine": ENGINE, "results": merged,
+                   "sha256": _seal(merged)}
+            atomic_write(self.path, json.dumps(doc, indent=1) + "\n")
 
     def _read(self) -> dict[str, bool]:
         try:
-            blob = self.path.read_bytes()
+            doc = json.loads(self.path.read_text())
         except FileNotFoundError:
             return {}
-        except OSError:
-            blob = b""
-        data = unseal(blob)
-        try:
-            doc = json.loads(data) if data is not None else None
-        except ValueError:
+        except (OSError, ValueError):
             doc = None
-        if doc is None:
-            ui.warn(f"probe cache {self.path} is damaged or from an older ofedtool: recomputing it")
-            return {}
         # results from another compiler (a host that gained the kernel's gcc) do not count
-        if not isinstance(doc, dict) or doc.get("cc") != self.cc or doc.get("engine") != ENGINE:
+        if isinstance(doc, dict) and (doc.get("cc") != self.cc or doc.get("engine") != ENGINE):
             return {}
-        results = doc.get("results", {})
-        return {k: v for k, v in results.items() if isinstance(v, bool)} if isinstance(results, dict) else {}
+        results = doc.get("results") if isinstance(doc, dict) else None
+        if not isinstance(results, dict) or doc.get("sha256") != _seal(results):
+            if self.path not in _WARNED:
+                _WARNED.add(self.path)
+                ui.warn(f"probe cache {self.path} is damaged or from an older ofedtool: recomputing it")
+            return {}
+        return {k: v for k, v in results.items() if isinstance(v, bool)}
+
+
+_WARNED: set[Path] = set()
+
+
+def _seal(results: dict) -> str:
+    # inside the JSON (not cache.seal's prefix): ofedtools that predate it still read the file
+    return json_digest(results)
 
 
 # ---------------------------------------------------------------- output

@@ -146,3 +146,35 @@ def test_read_only_output(unprivileged, command):
     _one_line(run("--cache-dir", str(d / "c"), *command, "-o", str(ro / "out")), 2, "is not writable")
     _one_line(run("--cache-dir", str(d / "c"), *command, "-o", str(ro)), 2, "not made by ofedtool")
     assert sorted(p.name for p in ro.iterdir()) == ["keep"]
+
+
+def test_missing_rpmbuild_writes_nothing(tmp_path):
+    """A missing rpmbuild used to leave a half package directory (DKMS files, no SHA256SUMS)."""
+    fake = tmp_path / "bin"
+    fake.mkdir()
+    for d in ("/usr/bin", "/bin", "/usr/sbin", "/sbin"):
+        for exe in Path(d).iterdir():
+            if exe.name != "rpmbuild" and not (fake / exe.name).exists():
+                os.symlink(exe, fake / exe.name)
+    out = tmp_path / "packages"
+    p = run_cli("--cache-dir", str(tmp_path / "c"), "package", "--tree", str(tmp_path / "tree"),
+                "--format", "dkms,rpm", "-o", str(out), env={"PATH": str(fake)})
+    _one_line(p, 2, "'rpmbuild' not found")
+    assert not out.exists() and not list(tmp_path.glob(".packages*"))
+
+
+def test_local_kernel_path_is_checked_before_any_download(tmp_path):
+    p = run_cli("--cache-dir", str(tmp_path / "c"), "build", "--kernel", "/not/a/tree", "--from", "6.12",
+                "--source", "debian")
+    _one_line(p, 2, "/not/a/tree does not exist")
+    assert not (tmp_path / "c").exists() or not any((tmp_path / "c").rglob("*"))
+
+
+def test_offline_auto_uses_the_debian_source_an_online_run_cached(src_6_12, cache):
+    """An online auto run that fell back to Debian filled the cache; offline auto must use it
+    (it used to accept only --source debian)."""
+    import json
+    p = run_cli("--cache-dir", str(cache.root), "--offline", "--json", "fetch", "--from", "6.12")
+    assert p.returncode == 0, p.stderr
+    assert json.loads(p.stdout)["source"]["path"] == str(src_6_12)
+    assert "using Debian's linux-source-6.12 from the cache" in p.stderr

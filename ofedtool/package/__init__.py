@@ -45,6 +45,11 @@ def parse_formats(text: str, flag: str = "--format") -> list[str]:
 
 def package(tree_dir: Path, out: Path, opts: Options, cache) -> dict:
     out = check_output(out, "packages -o")  # refused before anything else is read or written
+    # Every tool a format needs, before anything is written (a missing rpmbuild used to leave
+    # a half package directory: the DKMS files and no SHA256SUMS).
+    for fmt in opts.formats:
+        for tool, debian_pkg in TOOLS[fmt]:
+            require(tool, debian_pkg)
     tree = load_tree(tree_dir)
     check_name(opts.name)
     if opts.counter < 1:
@@ -55,11 +60,6 @@ def package(tree_dir: Path, out: Path, opts: Options, cache) -> dict:
     pkg = Package(tree=tree, name=opts.name, counter=opts.counter, epoch=epoch, epoch_from=epoch_from,
                   module_dir="", kernel_dir=find_kernel_dir(tree, cache, opts.kernel_dir),
                   strip=find_strip(tree, cache))
-    # Every tool a format needs, before anything is written (a missing rpmbuild used to leave
-    # a half package directory: the DKMS files and no SHA256SUMS).
-    for fmt in opts.formats:
-        for tool, debian_pkg in TOOLS[fmt]:
-            require(tool, debian_pkg)
     made: dict[str, list[str]] = {}
     with output_lock(out, "packages -o"):
         stage = temp_beside(out)

@@ -28,6 +28,10 @@ class RemoteUnreachable(OfedError):
     pass
 
 
+class NotCached(OfedError):
+    """--offline and the cache holds no source from this remote: --source auto looks at Debian's."""
+
+
 def remote_url(url: str | None = None) -> str:
     """--git-url, else $OFEDTOOL_GIT_URL, else the config file, else kernel.org stable."""
     if url:
@@ -133,7 +137,7 @@ def fetch(cache, spec: FromSpec, url: str | None = None, offline: bool = False) 
         done = sorted(cache.path("sources", "git", mirror.name).glob(f"{spec.release.tag_prefix}*-{key}"))
         tags = [p.name.removesuffix(f"-{key}") for p in done if (p / "manifest.json").exists()]
         if not tags:
-            raise OfedError(f"--offline: no {spec.release.tag_prefix} source from {url} in the cache")
+            raise NotCached(f"--offline: no {spec.release.tag_prefix} source from {url} in the cache")
         tag = choose_tag(spec, tags, url)
     else:
         tag = choose_tag(spec, list_tags(url, spec.release.tag_prefix), url)
