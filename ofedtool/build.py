@@ -14,11 +14,15 @@ import time
 import tomllib
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from . import jobserver, ui
 from .catalog import data_dir
 from .kbuild import KernelTree
 from .modules import Module
+
+if TYPE_CHECKING:
+    from .exports import SourceIndex
 
 _ERROR = re.compile(r"^(?P<file>[^\s:]+):(?P<line>\d+):(?:\d+:)? (?:fatal )?error: (?P<msg>.*)$")
 _WARN = re.compile(r"^(?P<file>[^\s:]+):(?P<line>\d+):(?:\d+:)? warning: (?P<msg>.*?)\s*\[-W(?P<flag>[^\]=]+)[^\]]*\]$")
@@ -31,7 +35,7 @@ _UNIT = re.compile(r"^(?:In file included from |\s+from |\s+inlined from \S+ at 
 
 @dataclass
 class Diagnostic:
-    kind: str    # error | undefined | hazard | warning | modpost | binding
+    kind: str    # error | undefined | hazard | warning | modpost | binding | abi
     file: str
     line: int
     msg: str
@@ -58,19 +62,20 @@ class BuildResult:
     log: str
     modules: list[ModuleResult]
     diagnostics: list[Diagnostic]
+    abi: dict | None = None   # AbiReport.as_dict(), or {"skipped": why}
 
     def counts(self) -> dict:
-        c = {"errors": 0, "undefined": 0, "hazards": 0, "warnings": 0, "binding": 0}
+        c = {"errors": 0, "undefined": 0, "hazards": 0, "warnings": 0, "binding": 0, "abi": 0}
         for d in self.diagnostics:
             key = {"error": "errors", "modpost": "errors", "undefined": "undefined", "hazard": "hazards",
-                   "warning": "warnings", "binding": "binding"}[d.kind]
+                   "warning": "warnings", "binding": "binding", "abi": "abi"}[d.kind]
             c[key] += 1
         return c
 
     def as_dict(self) -> dict:
         return {"ok": self.ok, "seconds": round(self.seconds, 1), "exit_code": self.exit_code, "log": self.log,
                 "counts": self.counts(), "modules": [asdict(m) for m in self.modules],
-                "diagnostics": [asdict(d) for d in self.diagnostics[:200]]}
+                "diagnostics": [asdict(d) for d in self.diagnostics[:200]], "abi": self.abi}
 
 
 def hazard_flags() -> set[str]:
@@ -158,8 +163,12 @@ def _failed_modules(diags: list[Diagnostic], modules: list[Module]) -> set[str]:
 
 
 def compile_tree(tree: Path, ktree: KernelTree, modules: list[Module], jobs: int,
-                 ccache: bool | None = None) -> BuildResult:
+                 ccache: bool | None = None, exporters: SourceIndex | None = None,
+                 no_abi: str = "") -> BuildResult:
     """make -k in the generated tree: -k so one broken file does not hide the others' errors.
+
+    exporters: the target source's exporter index, for the ABI gate (ofedtool/abi.py); without
+    it the gate is skipped and the result says why (no_abi).
 
     Under a jobserver (MAKEFLAGS from `ofedtool check`, or from a make whose recipe runs us)
     make gets no -j and shares the jobserver's slots, in both passes; alone it gets -j{jobs}."""
@@ -200,6 +209,7 @@ def compile_tree(tree: Path, ktree: KernelTree, modules: list[Module], jobs: int
         for p in check_binding(tree, modules, ktree.build_dir / "Module.symvers"):
             mod = next((m for m in modules if m.name == p.module), None)
             diags.append(Diagnostic("binding", f"{mod.dir}/{mod.name}.ko" if mod else p.module, 0, p.msg))
+    abi = _abi_gate(tree, ktree, modules, exporters, diags) if exporters else {"skipped": no_abi or "no exporter index"}
     results = []
     for m in modules:
         ko = tree / m.dir / f"{m.name}.ko"
@@ -209,9 +219,30 @@ def compile_tree(tree: Path, ktree: KernelTree, modules: list[Module], jobs: int
             name=m.name, ko=str(ko) if ko.exists() else None, vermagic=vermagic(ko) if ko.exists() else None,
             ok=False, errors=sum(d.kind == "error" for d in mine), undefined=und,
             hazards=sum(d.kind == "hazard" for d in mine), warnings=sum(d.kind == "warning" for d in mine))
-        r.ok = bool(r.ko) and not und and not any(d.kind == "binding" for d in mine)
+        r.ok = bool(r.ko) and not und and not any(d.kind in ("binding", "abi") for d in mine)
         results.append(r)
     # Errors or hazards anywhere (a shared header, compat/) fail the build, not only their module.
-    bad = any(d.kind in ("error", "undefined", "hazard", "modpost", "binding") for d in diags)
+    bad = any(d.kind in ("error", "undefined", "hazard", "modpost", "binding", "abi") for d in diags)
     ok = rc == 0 and not bad and all(r.ok for r in results)
-    return BuildResult(ok, seconds, rc, str(log), results, diags)
+    return BuildResult(ok, seconds, rc, str(log), results, diags, abi)
+
+
+def _abi_gate(tree: Path, ktree: KernelTree, modules: list[Module], exporters: SourceIndex,
+              diags: list[Diagnostic]) -> dict:
+    """The ABI gate over the modules that linked: one 'abi' diagnostic per importing module and
+    hazardous symbol."""
+    from .abi import check_abi
+    kos = {m.name: tree / m.dir / f"{m.name}.ko" for m in modules}
+    kos = {n: k for n, k in kos.items() if k.exists()}
+    if not kos or not (tree / "Module.symvers").exists():
+        return {"skipped": "nothing linked"}
+    with ui.stage("abi", f"types of {len(kos)} modules' imports from code we do not rebuild"):
+        rep = check_abi(tree, list(kos.values()), ktree.build_dir, exporters)
+    by_name = {m.name: m for m in modules}
+    for h in rep.hazards:
+        for user in h.importers:
+            m = by_name.get(user)
+            diags.append(Diagnostic("abi", f"{m.dir}/{m.name}.ko" if m else user, 0, f"{user}.ko imports {h.message}"))
+    for u in rep.unverified:
+        ui.warn(f"abi: {u.symbol} (imported by {', '.join(u.importers)}) not checked: {u.why}")
+    return rep.as_dict()

@@ -23,7 +23,7 @@ from .catalog import data_dir
 from .errors import OfedError
 from .fsutil import check_output, replace_dir, temp_beside
 from .headers import BuildTree
-from .kbuild import inspect_tree, tree_id
+from .kbuild import inspect_tree, source_dir, tree_id
 from .modules import Catalog, Module, kconfig_line
 from .shims import load_core_probes, load_shims, plan, run_core_probes
 from .sources import SourceTree
@@ -159,7 +159,7 @@ def generate(cache, src: SourceTree, build: BuildTree, cat: Catalog, modules: li
                 ui.debug(f"smpl {rule.file}: {len(files)} files, {len(changed)} changed")
                 smpl_done.append({"file": rule.file, "when": rule.when, "active": True,
                                   "sha256": _sha(bp / "smpl" / rule.file), "changed": changed})
-            features.update(run_core_probes(tmp, load_core_probes()))
+            features.update(run_core_probes(tmp, load_core_probes(), source_dir(build.build_dir)))
             features = dict(sorted(features.items()))
             if pristine:
                 shim_rows = []
@@ -264,8 +264,12 @@ def _compat_items(text: str, features: dict[str, bool]) -> dict[str, set[str]]:
     for line in text.splitlines():
         s = line.strip()
         if re.match(r"#\s*if", s):
-            off = any(features.get(c) is False for c in re.findall(r"\bOFED_CORE_[A-Z0-9_]+\b", s))
-            stack.append((re.findall(r"\bHAVE_[A-Z0-9_]+\b", s), off))
+            # OFED_CORE_* facts: a block needs a fact our core has (off without it), or, negated,
+            # one it lacks (a layout fact: the block is then compat for that absent fact).
+            neg = set(re.findall(r"(?:!\s*defined\s*\(?\s*|#\s*ifndef\s+)(OFED_CORE_[A-Z0-9_]+)", s))
+            pos = set(re.findall(r"\bOFED_CORE_[A-Z0-9_]+\b", s)) - neg
+            off = any(features.get(c) is False for c in pos) or any(features.get(c) for c in neg)
+            stack.append((re.findall(r"\bHAVE_[A-Z0-9_]+\b", s) + sorted(neg), off))
             continue
         if re.match(r"#\s*endif", s):
             if stack:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from . import ui
 from .catalog import parse_from, resolve_target
@@ -13,6 +14,9 @@ from .fsutil import check_output
 from .headers import BuildTree, fetch_headers, is_local
 from .modules import Catalog, Module, in_source, load_catalog, select
 from .sources import SourceTree, fetch_source
+
+if TYPE_CHECKING:
+    from .exports import SourceIndex
 
 
 @dataclass
@@ -24,6 +28,8 @@ class Inputs:
     target_id: str
     target_source: SourceTree | None = None
     skipped: dict[str, str] = field(default_factory=dict)  # module → why it is not built
+    exporters: SourceIndex | None = None   # the target source's exporter index (the ABI gate)
+    no_exporters: str = ""                 # why there is none
 
 
 def add_pipeline_arguments(p, output: bool = True) -> None:
@@ -63,16 +69,33 @@ def resolve_and_fetch(args, cache) -> Inputs:
     for name, why in skipped.items():
         ui.info(f"[resolve] {name}: not built: {why}")
     ysrc = None
+    hv = next((p["version"] for p in build.provenance.get("packages", [])
+               if p["package"].startswith("linux-headers-")), None)
     if any(m.rule == "target" for m in modules):
         if target is None:
             raise OfedError(f"ULPs ({', '.join(m.name for m in modules if m.rule == 'target')}) take the "
                             f"target kernel's own source: use a catalog --kernel, not a build directory")
         from .sources.debian import fetch_target_source
-        hv = next((p["version"] for p in build.provenance.get("packages", [])
-                   if p["package"].startswith("linux-headers-")), None)
         with ui.stage("fetch", f"{target.id}'s own source for the ULPs"):
             ysrc = fetch_target_source(cache, target, hv, args.offline)
-    return Inputs(src, build, cat, modules, target.id if target else "local", ysrc, skipped)
+    exporters, why = _exporters(cache, target, build, cat, hv if target else None, args.offline)
+    return Inputs(src, build, cat, modules, target.id if target else "local", ysrc, skipped, exporters, why)
+
+
+def _exporters(cache, target, build: BuildTree, cat: Catalog, headers_version: str | None,
+               offline: bool) -> tuple[SourceIndex | None, str]:
+    """The ABI gate's index of the target's own source, or None and why not (a local build
+    dir has no source package; offline with nothing cached)."""
+    if target is None:
+        return None, "a local build dir has no target source to read the exporters from"
+    from .exports import fetch_index
+    from .kbuild import inspect_tree
+    try:
+        return fetch_index(cache, target, headers_version, inspect_tree(build.build_dir, build.toolchain).arch,
+                           cat.include_paths, offline), ""
+    except OfedError as e:
+        ui.warn(f"abi: the ABI gate cannot run: {e}")
+        return None, str(e)
 
 
 def buildable(modules: list[Module], build: BuildTree) -> tuple[list[Module], dict[str, str]]:

@@ -44,6 +44,12 @@ def cells_from_build(target: str, res: dict | None, err: str, seconds: float, lo
                           0.0, ", ".join(und[:10]), log))
         cells.append(Cell(target, name, "hazards", "pass" if m["hazards"] == 0 else "fail", 0.0,
                           f"{m['hazards']} hazardous warnings" if m["hazards"] else "", log))
+    # The ABI gate (ofedtool/abi.py): per module, its imports from code we do not rebuild.
+    abi = res["build"].get("abi") or {"skipped": "not checked (built before the ABI gate)"}
+    for m in res["build"]["modules"]:
+        bad = [d["msg"] for d in diags if d["kind"] == "abi" and d["file"].endswith(f"/{m['name']}.ko")]
+        status = "fail" if bad else "skip" if ("skipped" in abi or not m["ko"]) else "pass"
+        cells.append(Cell(target, m["name"], "abi", status, 0.0, bad[0] if bad else abi.get("skipped", ""), log))
     for name, why in res.get("skipped", {}).items():
         cells.append(Cell(target, name, "compile", "skip", 0.0, why, log))
     # The kbuild run is one testcase carrying the wall time. It is red only for a failure no

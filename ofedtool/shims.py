@@ -36,6 +36,10 @@ class CoreProbe:
     file: str
     regex: str
     doc: str
+    # true: the probe holds when `file` (a file or a directory) of our tree is byte for byte
+    # the target's own (X → X, or a Y that already carries X's headers): facts about layouts,
+    # which no regex can state
+    same_as_target: bool = False
 
 
 @dataclass(frozen=True)
@@ -74,8 +78,10 @@ def load_core_probes() -> list[CoreProbe]:
         try:
             if not e["name"].startswith("OFED_CORE_"):
                 raise OfedError(f"{p}: core probe {e['name']} must be named OFED_CORE_*")
-            re.compile(e["regex"])
-            out.append(CoreProbe(e["name"], e["file"], e["regex"], e.get("doc", "")))
+            same = bool(e.get("same_as_target", False))
+            regex = "" if same else e["regex"]
+            re.compile(regex)
+            out.append(CoreProbe(e["name"], e["file"], regex, e.get("doc", ""), same))
         except KeyError as k:
             raise OfedError(f"{p}: probe #{i} lacks {k}") from None
         except re.error as r:
@@ -83,14 +89,30 @@ def load_core_probes() -> list[CoreProbe]:
     return out
 
 
-def run_core_probes(tree: Path, probes: list[CoreProbe]) -> dict[str, bool]:
+def run_core_probes(tree: Path, probes: list[CoreProbe], target_src: Path | None = None) -> dict[str, bool]:
     """Answer OFED_CORE_* from the backported headers in the generated tree (no compile: the
-    core is our own, known source)."""
+    core is our own, known source). target_src: the target kernel's source tree (its
+    include/), for the same_as_target probes; without it they are false (the safe answer: a
+    shim that assumes our layout differs is correct on any target)."""
     out = {}
     for p in probes:
         f = tree / p.file
-        out[p.name] = f.exists() and re.search(p.regex, f.read_text(errors="replace"), re.M) is not None
+        if p.same_as_target:
+            out[p.name] = target_src is not None and same_files(f, Path(target_src) / p.file)
+        else:
+            out[p.name] = f.exists() and re.search(p.regex, f.read_text(errors="replace"), re.M) is not None
     return out
+
+
+def same_files(a: Path, b: Path) -> bool:
+    """a and b are the same file, or directories holding the same files with the same bytes."""
+    if a.is_file() or b.is_file():
+        return a.is_file() and b.is_file() and a.read_bytes() == b.read_bytes()
+    if not (a.is_dir() and b.is_dir()):
+        return False
+    fa = sorted(str(x.relative_to(a)) for x in a.rglob("*") if x.is_file())
+    fb = sorted(str(x.relative_to(b)) for x in b.rglob("*") if x.is_file())
+    return fa == fb and all((a / r).read_bytes() == (b / r).read_bytes() for r in fa)
 
 
 def load_shims() -> list[Shim]:

@@ -215,6 +215,11 @@ def build_initramfs(image: KernelImage, tree: BuiltTree, userland: Userland, out
         siw = ov.closure(["siw"]) if "siw" in tree.modules else []
         ulp = next((u for u in ULPS if u in tree.modules), None)
         ulp_load = ov.closure([ulp]) if ulp else []
+        # Every module of ours that the guest has (load-all), and NVMe-oF's both ends with
+        # a ramdisk to serve when the tree has them.
+        all_load = ov.closure(list(overlay_mods))
+        nvmeof = (ov.closure(["nvmet-rdma", "nvme-rdma", "brd"])
+                  if {"nvme-rdma", "nvmet-rdma"} <= set(overlay_mods) else [])
         entries = [cpio.chardev("dev/console", 5, 1), cpio.chardev("dev/null", 1, 3, 0o666)]
         entries += [cpio.symlink(d, f"usr/{d}") for d in ("bin", "sbin", "lib", "lib64")]
         # /init is a #!/bin/sh script: sh must exist before busybox installs its applets.
@@ -223,7 +228,7 @@ def build_initramfs(image: KernelImage, tree: BuiltTree, userland: Userland, out
             src = userland.root / rel
             entries.append(cpio.file(guest, src.read_bytes(), 0o755 if os.access(src, os.X_OK) else 0o644))
         unsigned = None
-        for rel in dict.fromkeys(load + siw + ulp_load):
+        for rel in dict.fromkeys(load + siw + ulp_load + all_load + nvmeof):
             src = ov.dir / rel
             data = src.read_bytes()
             if rel.startswith("updates/"):
@@ -245,8 +250,9 @@ def build_initramfs(image: KernelImage, tree: BuiltTree, userland: Userland, out
                 # the decompressed file is exactly the signed module.
                 data = _decompressed(rel, data)
             entries.append(cpio.file(f"usr/lib/modules/{image.release}/{_plain(rel)}", data))
-        load, siw, ulp_load = ([_plain(r) for r in x] for x in (load, siw, ulp_load))
-    ours = [(n, build_id(k)) for n, k in tree.modules.items()]
+        load, siw, ulp_load, all_load, nvmeof = ([_plain(r) for r in x] for x in (load, siw, ulp_load, all_load, nvmeof))
+    # Kernel names (nvme_rdma): what /proc/modules and /sys/module say.
+    ours = [(n.replace("-", "_"), build_id(k)) for n, k in tree.modules.items()]
     missing = [n for n, b in ours if not b]
     if missing:
         raise OfedError(f"{', '.join(missing)}: no GNU build-id note in the built module; cannot tell ours from inbox")
@@ -255,19 +261,25 @@ def build_initramfs(image: KernelImage, tree: BuiltTree, userland: Userland, out
                    for p in inbox_dir.rglob("*.ko*"))
     load_names = [_mod_name(r) for r in load if _mod_name(r) in tree.modules]
     loaded_names = set(load_names) | ({"siw"} if siw else set()) | ({ulp} if ulp else set())
+    all_names = [_mod_name(r) for r in all_load if _mod_name(r) in dict(ours)]
+    loaded_names |= set(all_names)
+    # rmmod order: dependents before what they use, the reverse of the load order.
+    unload = list(reversed(all_names))
     sig = {"subject": signing.subject, "mok": mok or signing.subject, "unsigned": unsigned} if signing else None
     init = render_init(release=image.release, ip=GUEST_IP, gid=_gid(GUEST_IP), ours=ours, inbox=inbox,
                        load=load, load_names=load_names, siw=siw, ulp=ulp, ulp_load=ulp_load,
-                       loaded_names=loaded_names, sig=sig)
+                       loaded_names=loaded_names, sig=sig, all_load=all_load, all_names=all_names,
+                       nvmeof=nvmeof, unload=unload)
     (out / "init.sh").write_text(init)
     entries.append(cpio.file("init", init.encode(), 0o755))
     (out / "initramfs.cpio.gz").write_bytes(cpio.initramfs(entries))
-    return {"load": load, "siw": siw, "ulp": ulp, "ulp_load": ulp_load, "omitted": list(omit),
+    return {"load": load, "siw": siw, "ulp": ulp, "ulp_load": ulp_load, "all_load": all_load, "nvmeof": nvmeof,
+            "omitted": list(omit),
             "ours": dict(ours), "signed": bool(signing), "unsigned_copy": unsigned,
             "initramfs_bytes": (out / "initramfs.cpio.gz").stat().st_size}
 
 
-def qemu_command(image: KernelImage, initrd: Path, accel: str, memory: int = 512,
+def qemu_command(image: KernelImage, initrd: Path, accel: str, memory: int = 1024,
                  machine: Machine | None = None) -> list[str]:
     """QEMU's BIOS boot; with a Secure Boot machine, UEFI (OVMF runs the kernel's EFI stub) and
     module.sig_enforce=1, so an unsigned or untrusted module is refused, not just tainting."""

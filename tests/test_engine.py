@@ -91,6 +91,10 @@ def test_build_6_12_on_debian_6_1(tmp_path, build_tree_6_1):
     man = json.loads((tmp_path / "out/manifest.json").read_text())
     assert man["compat"]["active"]
     assert any(s["active"] and s["changed"] for s in man["smpl"])
+    # Our struct ib_device is not the target's: the ABI gate's redirects are on, and it ran clean.
+    assert man["probes"]["results"]["OFED_CORE_RDMA_HEADERS_ARE_TARGETS"] is False
+    assert "OFED_CORE_RDMA_HEADERS_ARE_TARGETS" in man["compat"]["active"]
+    assert b["counts"]["abi"] == 0 and b["abi"]["compared"] and b["abi"]["hazards"] == [], b["abi"]
     # No kernel include/rdma header was read: the .d files name only ours. (Paths are relative
     # to the kernel build dir, where kbuild runs the compiler, when ccache rewrote them.)
     deps = "".join(p.read_text() for p in (tmp_path / "out").rglob(".*.o.cmd"))
@@ -103,6 +107,11 @@ def test_build_6_12_on_6_12_uses_no_compat(tmp_path, build_tree_6_12):
     res = _build("6.12", tmp_path / "out")
     man = json.loads((tmp_path / "out/manifest.json").read_text())
     assert man["compat"]["active"] == [], "a compat item stayed on where the kernel has the API"
+    # X → X: our include/rdma is the target's, so code we do not rebuild may read our structures:
+    # the gate compares the same imports the redirects avoid elsewhere, and they match.
+    assert man["probes"]["results"]["OFED_CORE_RDMA_HEADERS_ARE_TARGETS"] is True
+    abi = res["build"]["abi"]
+    assert "__dynamic_ibdev_dbg" in abi["compared"] and abi["hazards"] == [], abi
     # a rule written for a newer X may run, but must find nothing to change in 6.12's code
     assert not [s["file"] for s in man["smpl"] if s.get("changed")]
     assert {m["name"] for m in res["build"]["modules"] if m["ok"]} == NINE

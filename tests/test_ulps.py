@@ -174,3 +174,41 @@ def test_gap_groups_real_errors(gap_6_1):
     assert gap_6_1["total"] > 2 and len(gap_6_1["by_kind"]) >= 2
     assert gap_6_1["total"] == sum(a["count"] for a in gap_6_1["apis"])
     assert not gap_6_1["modules"]["ib_core"]["ko"]
+
+
+def test_abi_gate_passes_our_build_and_catches_the_distros_nvme_rdma(ulp_build_6_1, cache, build_tree_6_1):
+    """The crash of the first NVMe-oF connect: the target's built-in blk_mq_rdma_map_queues()
+    reading our struct ib_device. Our nvme-rdma calls our own copy (compat), so the build is
+    clean; the distro's nvme-rdma.ko, planted as if we had shipped it unshimmed, imports the
+    target's and must be caught, with the structure named."""
+    from ofedtool.abi import check_abi
+    from ofedtool.binding import dump_modversions
+    from ofedtool.catalog import resolve_target
+    from ofedtool.exports import fetch_index
+    from ofedtool.headers import fetch_headers
+    from ofedtool.image import fetch_image
+    from ofedtool.modules import load_catalog
+
+    result, tree = ulp_build_6_1
+    abi = result["build"]["abi"]
+    assert result["build"]["counts"]["abi"] == 0 and abi["hazards"] == [], abi
+    # It compared real exports whose files see RDMA headers (lib/dynamic_debug.c's) and found
+    # them unchanged by our headers; the two the compat redirects are no longer imported at all.
+    assert {"__dynamic_dev_dbg", "__dynamic_pr_debug"} <= set(abi["compared"]), abi
+    ours = dump_modversions(tree / "drivers/nvme/host/nvme-rdma.ko")
+    assert "blk_mq_rdma_map_queues" not in ours and "blk_mq_map_queues" in ours
+    assert not any("__dynamic_ibdev_dbg" in dump_modversions(k) for k in tree.rglob("*.ko"))
+
+    t, b = fetch_headers(cache, "6.1")
+    hv = next(p["version"] for p in b.provenance["packages"] if p["package"].startswith("linux-headers-"))
+    index = fetch_index(cache, resolve_target("6.1"), hv, "x86", load_catalog().include_paths)
+    distro = fetch_image(cache, t, b).modules_dir / "kernel/drivers/nvme/host/nvme-rdma.ko"
+    rep = check_abi(tree, [distro], build_tree_6_1, index)
+    hz = {h.symbol: h for h in rep.hazards}
+    assert set(hz) == {"blk_mq_rdma_map_queues"}, rep
+    h = hz["blk_mq_rdma_map_queues"]
+    assert h.exporter == "vmlinux" and h.source == "block/blk-mq-rdma.c" and h.importers == ("nvme-rdma",)
+    assert h.types[0] == "struct ib_device" and h.ours != h.target
+    # The target pass reproduced the target's own CRC: the method sees what kbuild saw.
+    from ofedtool.binding import read_symvers
+    assert read_symvers(build_tree_6_1 / "Module.symvers")["blk_mq_rdma_map_queues"].crc == h.target

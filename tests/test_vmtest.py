@@ -131,13 +131,19 @@ def test_init_script_is_valid_sh_with_and_without_signing(tmp_path):
     common = dict(release="6.1.0-56-amd64", ip="10.0.2.15", gid=_gid("10.0.2.15"), ours=[("ib_core", "ab")],
                   inbox=[("ib_core", "cd", "kernel/x/ib_core.ko")], load=["updates/ofed/ib_core.ko"],
                   load_names=["ib_core"], siw=[], ulp=None, ulp_load=[], loaded_names={"ib_core"})
+    full = dict(all_load=["updates/ofed/ib_core.ko", "kernel/drivers/nvme/target/nvmet.ko"], all_names=["ib_core"],
+                nvmeof=["kernel/drivers/block/brd.ko", "updates/ofed/nvmet-rdma.ko"], unload=["ib_core"])
+    empty = dict(all_load=[], all_names=[], nvmeof=[], unload=[])
     evil = "O'Brien \"$(reboot)\" key"
-    for sig in (None, {"subject": evil, "mok": evil, "unsigned": "unsigned/ib_core.ko"}):
-        script = render_init(**common, sig=sig)
+    for sig, more in ((None, full), ({"subject": evil, "mok": evil, "unsigned": "unsigned/ib_core.ko"}, empty)):
+        script = render_init(**common, **more, sig=sig)
         (tmp_path / "init").write_text(script)
         p = subprocess.run(["sh", "-n", str(tmp_path / "init")], capture_output=True, text=True)
         assert p.returncode == 0, p.stderr
         assert ("unsigned_refused" in script) == (sig is not None)
+        # load-all, NVMe-oF and unload only where the tree has them; the dmesg verdict always
+        assert ("nvmeof_connect" in script) == bool(more["nvmeof"]) and ("mark unload" in script) == bool(more["unload"])
+        assert "mark dmesg" in script
     assert "MOK='O'\"'\"'Brien \"$(reboot)\" key'" in script
 
 

@@ -39,7 +39,8 @@ def _build(args, cache, inp, out) -> dict:
     js = jobserver.from_environ()
     jobs = f"a shared jobserver ({js.jobs or '?'} jobs in all)" if js else f"-j{args.jobs}"
     with ui.stage("build", f"make with {jobs} against {ktree.release} (CC={ktree.cc})"):
-        res = compile_tree(g.out, ktree, inp.modules, args.jobs, ccache=args.ccache)
+        res = compile_tree(g.out, ktree, inp.modules, args.jobs, ccache=args.ccache, exporters=inp.exporters,
+                           no_abi=inp.no_exporters)
     c = res.counts()
     w = max([12] + [len(m.name) for m in res.modules] + [len(n) for n in inp.skipped])
     rows = [f"{'MODULE':<{w}} {'RESULT':<7} {'ERR':>4} {'UNDEF':>5} {'HAZ':>4} {'WARN':>4}  VERMAGIC"]
@@ -54,6 +55,7 @@ def _build(args, cache, inp, out) -> dict:
                 f".ko, {c['errors']} errors, {c['undefined']} undefined, {c['hazards']} hazards, "
                 f"{c['warnings']} other warnings, compile {res.seconds:.0f}s")
     rows.append(f"{c['binding']} binding problems (imports not bound to our core's exports)")
+    rows.append(_abi_line(res.abi, c["abi"]))
     consumers = _consumers(args, cache, inp)
     if consumers:
         rows.append(f"{len(consumers)} distro modules import from modules we replace and will NOT load "
@@ -70,6 +72,14 @@ def _build(args, cache, inp, out) -> dict:
         result["packages"] = {k: v for k, v in pk.items() if k != "text"}
         result["text"] += "\n" + pk["text"]
     return result
+
+
+def _abi_line(abi: dict | None, hazards: int) -> str:
+    if not abi or "skipped" in abi:
+        return f"ABI gate: NOT checked ({(abi or {}).get('skipped', 'no result')})"
+    unv = f", {len(abi['unverified'])} could not be checked (see the warnings)" if abi["unverified"] else ""
+    return (f"{hazards} ABI hazards: of {abi['imports']} imports from code we do not rebuild, "
+            f"{len(abi['compared'])} reach RDMA headers and were compared by CRC over our headers{unv}")
 
 
 def _consumers(args, cache, inp) -> list[dict] | None:

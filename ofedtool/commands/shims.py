@@ -8,6 +8,7 @@ from pathlib import Path
 
 from ..catalog import data_dir
 from ..generate import run_feature_probes
+from ..kbuild import source_dir
 from ..pipeline import add_pipeline_arguments, resolve_and_fetch
 from ..shims import load_core_probes, load_shims, plan, run_core_probes
 
@@ -27,7 +28,7 @@ def run(args, cache) -> dict:
             s = inp.source.path / rel
             if s.is_dir():
                 shutil.copytree(s, Path(t) / rel)
-        features.update(run_core_probes(Path(t), load_core_probes()))
+        features.update(run_core_probes(Path(t), load_core_probes(), source_dir(inp.build.build_dir)))
     names = [m.name for m in inp.modules if m.rule == "target"]
     rows = plan(load_shims(), features, names)
     text = [f"verb shims for {', '.join(names) or 'no ULPs'} ({inp.build.release}, core from {inp.source.version}):"]

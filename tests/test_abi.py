@@ -1,0 +1,97 @@
+"""The ABI gate (ofedtool/abi.py, exports.py): imports from code we do not rebuild, compared by
+genksyms CRC over our headers and the target's.
+
+The quick tests run the pure parts on small made-up inputs; the gate on real kernel code runs in
+tests/test_ulps.py (a planted foreign importer on a real 6.1 build) and in every build."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ofedtool.abi import compile_args, differing_types, pass_args
+from ofedtool.exports import local_closure, reaching, resolve_include
+
+INCLUDES = {
+    "block/blk-mq-rdma.c": [("<", "linux/blk-mq.h"), ("<", "linux/blk-mq-rdma.h"), ("<", "rdma/ib_verbs.h")],
+    "block/blk-mq.c": [("<", "linux/blk-mq.h"), ('"', "blk-mq.h")],
+    "block/blk-mq.h": [('"', "blk-stat.h")],
+    "block/blk-stat.h": [],
+    "include/linux/blk-mq.h": [],
+    "include/linux/blk-mq-rdma.h": [],
+    "include/rdma/ib_verbs.h": [("<", "linux/dma-mapping.h"), ("<", "uapi/rdma/ib_user_verbs.h")],
+    "include/uapi/rdma/ib_user_verbs.h": [],
+    "include/linux/dma-mapping.h": [],
+    "lib/dynamic_debug.c": [("<", "linux/dynamic_debug.h")],
+    "include/linux/dynamic_debug.h": [("<", "linux/netdevice.h")],
+    "include/linux/netdevice.h": [("<", "rdma/ib_verbs.h")],  # as if a shared header pulled RDMA in
+    "mm/slub.c": [("<", "linux/dma-mapping.h")],
+}
+ROOTS = ("include/rdma", "include/uapi/rdma")
+
+
+def test_include_resolution_prefers_the_including_files_directory():
+    assert resolve_include("block/blk-mq.c", '"', "blk-mq.h", INCLUDES, "x86") == "block/blk-mq.h"
+    assert resolve_include("block/blk-mq.c", "<", "linux/blk-mq.h", INCLUDES, "x86") == "include/linux/blk-mq.h"
+    # <uapi/...> and <rdma/...> through include/ and include/uapi/
+    assert resolve_include("x.c", "<", "rdma/ib_user_verbs.h", INCLUDES, "x86") == "include/uapi/rdma/ib_user_verbs.h"
+    assert resolve_include("x.c", "<", "linux/nope.h", INCLUDES, "x86") is None
+
+
+def test_only_files_that_see_an_rdma_header_are_candidates():
+    seen = reaching(INCLUDES, ROOTS, "x86")
+    assert {"block/blk-mq-rdma.c", "lib/dynamic_debug.c", "include/linux/netdevice.h"} <= seen
+    # transitively: dynamic_debug.c → dynamic_debug.h → netdevice.h → rdma/ib_verbs.h
+    assert "mm/slub.c" not in seen and "block/blk-mq.c" not in seen
+
+
+def test_local_closure_is_what_the_headers_package_lacks():
+    assert local_closure("block/blk-mq.c", INCLUDES, "x86") == {"block/blk-mq.c", "block/blk-mq.h",
+                                                                "block/blk-stat.h"}
+    assert local_closure("block/blk-mq-rdma.c", INCLUDES, "x86") == {"block/blk-mq-rdma.c"}
+
+
+def test_differing_types_names_the_nearest_changed_structure_first():
+    target = {"blk_mq_rdma_map_queues": "void blk_mq_rdma_map_queues ( s#blk_mq_queue_map * , s#ib_device * , int )",
+              "s#blk_mq_queue_map": "struct blk_mq_queue_map { unsigned int * mq_map ; }",
+              "s#ib_device": "struct ib_device { s#device dev ; s#ib_device_ops ops ; }",
+              "s#ib_device_ops": "struct ib_device_ops { int ( * query_port ) ( ) ; }",
+              "s#device": "struct device { int x ; }"}
+    ours = dict(target, **{"s#ib_device": "struct ib_device { s#ib_device_ops ops ; s#device dev ; }",
+                           "s#ib_device_ops": "struct ib_device_ops { int ( * query_port ) ( ) ; int y ; }"})
+    assert differing_types("blk_mq_rdma_map_queues", ours, target) == ("struct ib_device", "struct ib_device_ops")
+    assert differing_types("blk_mq_rdma_map_queues", target, target) == ()
+
+
+def test_compile_args_from_a_kbuild_cmd_file(tmp_path):
+    tree = tmp_path / "tree"
+    d = tree / "drivers" / "infiniband" / "core"
+    d.mkdir(parents=True)
+    (d / ".device.o.cmd").write_text(
+        f"savedcmd_{d}/device.o := ccache gcc-12 -Wp,-MMD,{d}/.device.o.d -I{tree}/compat/include "
+        f"-I{tree}/include -I{tree}/include/uapi -nostdinc -I/k/include -include /k/include/linux/kconfig.h "
+        f"-D__KERNEL__ -std=gnu89 -std=gnu11 -DMODULE -I{d} -DKBUILD_BASENAME='\"device\"' "
+        f"-DKBUILD_MODNAME='\"ib_core\"' -D__KBUILD_MODNAME=kmod_ib_core -c -o {d}/device.o {d}/device.c "
+        f"-include {tree}/compat/compat.h ; ./tools/objtool/objtool --hacks=jump_label {d}/device.o\n"
+        "source_x := y\n")
+    args = compile_args(tree)
+    assert args[0] == "gcc-12" and "-c" not in args and not any(a.endswith(".c") for a in args)
+    assert not any(a.startswith(("-DKBUILD_", "-D__KBUILD", "-Wp,")) or "objtool" in a for a in args)
+    target = pass_args(args, tree, ours=False, module=False)
+    assert not any(str(tree) in a for a in target), target
+    assert "-DMODULE" not in target and target.count("-std=gnu89") == 1 and "-std=gnu11" not in target
+    ours = pass_args(args, tree, ours=True, module=True)
+    # ours: our include dirs ahead of the kernel's (as NOSTDINC_FLAGS puts them), compat.h forced in
+    assert ours[0] == "gcc-12" and ours[1:4] == [f"-I{tree}/compat/include", f"-I{tree}/include",
+                                                 f"-I{tree}/include/uapi"]
+    assert ours.index(f"-I{tree}/include") < ours.index("-I/k/include")
+    assert ours[-2:] == ["-include", str(tree / "compat" / "compat.h")] and "-DMODULE" in ours
+    assert f"-I{d}" not in ours
+
+
+def test_compile_args_need_a_compiled_object(tmp_path):
+    import pytest
+
+    from ofedtool.errors import OfedError
+    (tmp_path / "x").mkdir()
+    with pytest.raises(OfedError, match="no compiled object"):
+        compile_args(Path(tmp_path))
