@@ -35,5 +35,6 @@ def test_check_from_7_3_on_debian_13_12_and_11_with_vmtest(tmp_path):
         assert built >= CORE_7_3, (t, CORE_7_3 - built)
         vm = {c["stage"] for c in report["cells"] if c["target"] == t and c["module"] == "(vm)" and c["status"] == "pass"}
         for step in ("vm:load", "vm:ours", "vm:load_all", "vm:load_all_ours", "vm:pingpong", "vm:rping",
-                     "vm:siw_ours", "vm:nvmeof_connect", "vm:nvmeof_io", "vm:inbox", "vm:unload", "vm:dmesg"):
+                     "vm:siw_ours", "vm:nvmeof_connect", "vm:nvmeof_io", "vm:srp_login", "vm:srp_io", "vm:inbox",
+                     "vm:unload", "vm:dmesg"):
             assert step in vm, (t, step)
