@@ -11,7 +11,6 @@ from __future__ import annotations
 import fnmatch
 import hashlib
 import json
-import os
 import re
 import shutil
 from dataclasses import dataclass, field
@@ -22,6 +21,7 @@ import jinja2
 from . import __version__, ui
 from .catalog import data_dir
 from .errors import OfedError
+from .fsutil import check_output, replace_dir, temp_beside
 from .headers import BuildTree
 from .kbuild import inspect_tree, source_dir, tree_id
 from .modules import Catalog, Module, kconfig_line
@@ -119,7 +119,7 @@ def generate(cache, src: SourceTree, build: BuildTree, cat: Catalog, modules: li
     from .rules import load_smpl_rules
 
     bp = data_dir("backports")
-    out = Path(out).absolute()
+    out = check_output(out)  # a foreign directory is refused before any work, and again at the swap
     key = inputs_key(src, build, modules, ysrc, skipped)
     same = _unchanged(out, key)
     if same is not None:
@@ -135,9 +135,7 @@ def generate(cache, src: SourceTree, build: BuildTree, cat: Catalog, modules: li
     ui.info(f"[probes] {len(features)} probes: {run.ran} ran, {run.cached} cached, {run.seconds:.1f}s; "
             f"{sum(features.values())} features present, {len(features) - sum(features.values())} absent")
 
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.parent / f".{out.name}.tmp-{os.getpid()}"
-    shutil.rmtree(tmp, ignore_errors=True)
+    tmp = temp_beside(out)
     try:
         with ui.stage("generate", f"{len(modules)} modules from {src.version} for {build.release}"):
             copied = _copy_sources(src, ysrc, cat, modules, tmp)
@@ -198,7 +196,7 @@ def generate(cache, src: SourceTree, build: BuildTree, cat: Catalog, modules: li
                            "absent": sorted(k for k, v in features.items() if not v)},
             }
             (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
-        _replace_dir(tmp, out)
+        replace_dir(tmp, out)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
@@ -322,14 +320,3 @@ def _unchanged(out: Path, key: str) -> dict | None:
     except (OSError, ValueError):
         return None
     return m if m.get("inputs") == key else None
-
-
-def _replace_dir(new: Path, final: Path) -> None:
-    """Swap a complete new tree into place; the old one (if any) is removed only afterwards."""
-    if final.exists():
-        old = final.parent / f".{final.name}.old-{os.getpid()}"
-        os.rename(final, old)
-        os.rename(new, final)
-        shutil.rmtree(old, ignore_errors=True)
-    else:
-        os.rename(new, final)

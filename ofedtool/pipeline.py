@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 from . import ui
 from .catalog import parse_from, resolve_target
 from .errors import OfedError
+from .fsutil import check_output
 from .headers import BuildTree, fetch_headers, is_local
 from .modules import Catalog, Module, in_source, load_catalog, select
 from .sources import SourceTree, fetch_source
@@ -46,9 +47,14 @@ def add_pipeline_arguments(p, output: bool = True) -> None:
 def resolve_and_fetch(args, cache) -> Inputs:
     # Resolve everything that can be checked locally before any download.
     spec = parse_from(args.from_)
+    if is_local(args.kernel):
+        from .headers import local
+        local.fetch(args.kernel)  # a wrong path fails now, not after a 146 MiB source download
     target = None if is_local(args.kernel) else resolve_target(args.kernel)
     cat = load_catalog()
     modules = select(cat, args.modules)
+    if getattr(args, "output", None):
+        check_output(args.output)  # a foreign -o is refused before any download
     ui.info(f"[resolve] --from {args.from_} → {spec.series}{'.' + str(spec.sublevel) if spec.sublevel is not None else ' (newest)'}; "
             f"--kernel {args.kernel} → {target.id if target else args.kernel}; "
             f"modules: {', '.join(m.name for m in modules)}")

@@ -49,7 +49,7 @@ def fetch_userland(cache, offline: bool = False) -> Userland:
     wanted = _resolved(cache, apt)
     key = hashlib.sha256("\n".join(f"{p}={v}" for p, v in wanted).encode()).hexdigest()[:16]
     rel = f"userland/{key}"
-    if not (cache.path(rel) / "manifest.json").exists():
+    if cache.get(rel) is None:
         debs = [apt.download(p, v) for p, v in wanted]
 
         def create(tmp: Path) -> None:

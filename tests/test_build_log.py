@@ -159,7 +159,7 @@ def test_output_path_with_a_space_is_refused_before_anything_is_written(tmp_path
     from conftest import error_line, run_cli
     out = tmp_path / "x y" / "out"
     p = run_cli("build", "--kernel", "6.1", "--from", "6.12", "--source", "debian", "--offline", "-o", str(out))
-    assert p.returncode == 1 and "has a space in its path" in error_line(p.stderr)
+    assert p.returncode == 2 and "has a space in its path" in error_line(p.stderr)
     assert not (tmp_path / "x y").exists()
 
 

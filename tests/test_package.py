@@ -72,14 +72,14 @@ def test_deterministic_tar(tmp_path):
 
 def test_bad_format_is_one_line(tmp_path):
     p = run_cli("package", "--tree", str(tmp_path), "--format", "dkms,zip")
-    assert p.returncode == 1
+    assert p.returncode == 2
     assert "no manifest.json" in error_line(p.stderr) or "--format" in error_line(p.stderr)
 
 
 def test_unbuilt_tree_is_refused(tmp_path):
     (tmp_path / "manifest.json").write_text("{}")
     p = run_cli("package", "--tree", str(tmp_path), "-o", str(tmp_path / "out"))
-    assert p.returncode == 1
+    assert p.returncode == 2
     assert "not built (no result.json)" in error_line(p.stderr)
 
 

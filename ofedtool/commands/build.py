@@ -7,6 +7,7 @@ import json
 
 from .. import jobserver, ui
 from ..build import compile_tree
+from ..fsutil import output_lock
 from ..generate import generate
 from ..kbuild import inspect_tree
 from ..pipeline import add_pipeline_arguments, output_dir, require_jobs, resolve_and_fetch
@@ -29,7 +30,13 @@ def run(args, cache) -> dict:
         from ..build import check_build_path
         check_build_path(args.output)  # before fetch and generate write anything there
     inp = resolve_and_fetch(args, cache)
-    g = generate(cache, inp.source, inp.build, inp.catalog, inp.modules, output_dir(args, inp), args.jobs,
+    out = output_dir(args, inp)
+    with output_lock(out):  # a second build into the same -o waits for this one
+        return _build(args, cache, inp, out)
+
+
+def _build(args, cache, inp, out) -> dict:
+    g = generate(cache, inp.source, inp.build, inp.catalog, inp.modules, out, args.jobs,
                  inp.target_id, inp.target_source, inp.skipped)
     ktree = inspect_tree(inp.build.build_dir, inp.build.toolchain)
     js = jobserver.from_environ()

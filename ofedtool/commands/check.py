@@ -24,6 +24,8 @@ from pathlib import Path
 from .. import jobserver, ui
 from ..catalog import load_targets, parse_from, resolve_target
 from ..errors import OfedError
+from ..fsutil import check_output, claim_dir, output_lock
+from ..modules import load_catalog, select
 from ..report import Cell, cells_from_build, cells_from_vmtest, write_all
 
 def add_arguments(p) -> None:
@@ -68,9 +70,14 @@ def run(args, cache) -> dict:
     targets = _targets(args)
     if args.jobs < 1:
         raise OfedError(f"--jobs {args.jobs}: must be at least 1")
+    select(load_catalog(), args.modules)  # a bad --modules fails here, not once per target
+    check_output(args.output, "check -o")  # refused before its lock file appears beside it
+    with output_lock(args.output, "check -o"):
+        return _run(args, cache, targets, claim_dir(args.output, "check -o"))
+
+
+def _run(args, cache, targets: list[str], out: Path) -> dict:
     width = max(1, min(len(targets), args.jobs))
-    out = args.output.absolute()
-    out.mkdir(parents=True, exist_ok=True)
     ui.info(f"[check] {len(targets)} targets ({', '.join(targets)}), {width} at a time, "
             f"sharing one make jobserver of {args.jobs} jobs")
     lock = threading.Lock()

@@ -8,6 +8,7 @@ from pathlib import Path
 from .. import ui
 from ..build import compile_tree
 from ..gap import parse, render
+from ..fsutil import output_lock
 from ..generate import generate
 from ..kbuild import inspect_tree
 from ..pipeline import add_pipeline_arguments, output_dir, require_jobs, resolve_and_fetch
@@ -22,6 +23,11 @@ def run(args, cache) -> dict:
     require_jobs(args.jobs)
     inp = resolve_and_fetch(args, cache)
     out = args.output or Path(str(output_dir(args, inp)) + "_gap")
+    with output_lock(out):
+        return _gap(args, cache, inp, out)
+
+
+def _gap(args, cache, inp, out) -> dict:
     g = generate(cache, inp.source, inp.build, inp.catalog, inp.modules, out, args.jobs,
                  inp.target_id, inp.target_source, inp.skipped, pristine=True)
     ktree = inspect_tree(inp.build.build_dir, inp.build.toolchain)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from ..fsutil import output_lock
 from ..generate import generate
 from ..pipeline import add_pipeline_arguments, output_dir, require_jobs, resolve_and_fetch
 
@@ -13,8 +14,10 @@ def add_arguments(p) -> None:
 def run(args, cache) -> dict:
     require_jobs(args.jobs)
     inp = resolve_and_fetch(args, cache)
-    g = generate(cache, inp.source, inp.build, inp.catalog, inp.modules, output_dir(args, inp), args.jobs,
-                 inp.target_id, inp.target_source, inp.skipped)
+    out = output_dir(args, inp)
+    with output_lock(out):
+        g = generate(cache, inp.source, inp.build, inp.catalog, inp.modules, out, args.jobs,
+                     inp.target_id, inp.target_source, inp.skipped)
     return {"ok": True, "output": str(g.out), "probes": g.probe_stats,
             "features_absent": g.manifest["compat"]["active"],
             "patches": [p["patch"] for p in g.manifest["patches"]],

@@ -22,7 +22,8 @@ from pathlib import Path
 
 from .. import ui
 from ..catalog import parse_from
-from ..errors import OfedError
+from ..errors import Failed
+from ..fsutil import MARKER, check_output, mark, replace_dir, temp_beside
 from ..package import Options, package, parse_formats
 from ..package.common import DEFAULT_NAME, sha256sums
 from ..package.rpm import DEFAULT_CONFLICTS
@@ -49,13 +50,13 @@ def run(args, cache) -> dict:
     parse_from(args.from_)
     formats = parse_formats(args.formats)
     parent = args.output.absolute()
-    work = parent / ".work"
+    work = check_output(parent / ".work", "release -o")
     ui.info(f"[release] --from {args.from_} for {args.kernel}; work dir {work}")
     matrix = check.run(Namespace(from_=args.from_, kernel=args.kernel, all=False, modules=args.modules,
                                  jobs=args.jobs, source=args.source, git_url=args.git_url, output=work,
                                  vmtest=not args.no_vmtest, offline=args.offline), cache)
     if not matrix["ok"]:
-        raise OfedError(f"release: the check matrix failed ({matrix['reports']['html']}); no release written")
+        raise Failed(f"release: the check matrix failed ({matrix['reports']['html']}); no release written")
     targets = matrix["targets"]
     version = None
     opts = Options(formats=formats, name=args.name, counter=args.pkg_release, sign_key=args.sign_key,
@@ -68,11 +69,10 @@ def run(args, cache) -> dict:
         version = version or res.get("version")
     name = f"{args.name}-{version}"
     final = parent / name
-    tmp = parent / f".{name}.tmp-{os.getpid()}"
-    shutil.rmtree(tmp, ignore_errors=True)
+    check_output(final, "release -o")  # before assembling: an older release of ours may be replaced, nothing else
+    tmp = temp_beside(final)
     try:
-        tmp.mkdir(parents=True)
-        shutil.copytree(work / "packages", tmp / "packages")
+        shutil.copytree(work / "packages", tmp / "packages", ignore=shutil.ignore_patterns(MARKER))
         for f in ("report.html", "report.json", "junit.xml"):
             shutil.copyfile(work / f, tmp / f)
         manifests = {t["target"]: json.loads((Path(t["output"]) / "manifest.json").read_text()) for t in targets}
@@ -82,9 +82,8 @@ def run(args, cache) -> dict:
         (tmp / "CHANGELOG.md").write_text(changelog(name, manifests))
         files = sorted(p for p in tmp.rglob("*") if p.is_file())
         sha256sums(tmp, files)
-        if final.exists():
-            shutil.rmtree(final)
-        os.rename(tmp, final)
+        mark(tmp)
+        replace_dir(tmp, final, "release -o")
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

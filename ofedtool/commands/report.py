@@ -17,6 +17,7 @@ import os
 from pathlib import Path
 
 from ..errors import OfedError
+from ..fsutil import claim_dir
 from ..report import Cell, cells_from_build, cells_from_vmtest, write_all
 from ..screenshot import screenshot
 
@@ -33,8 +34,7 @@ def add_arguments(p) -> None:
 
 def run(args, cache) -> dict:
     cells, targets, froms = [], [], set()
-    out = args.output.absolute()
-    out.mkdir(parents=True, exist_ok=True)
+    out = claim_dir(args.output, "report -o")
     for tree in args.trees:
         res_file = tree / "result.json"
         if not tree.is_dir():

@@ -9,7 +9,8 @@ from pathlib import Path
 
 from .. import secureboot, ui
 from ..catalog import resolve_target
-from ..errors import OfedError
+from ..errors import Failed, OfedError
+from ..fsutil import check_output, claim_dir, output_lock
 from ..image import fetch_image
 from ..pipeline import add_pipeline_arguments
 from ..userland import fetch_userland
@@ -46,7 +47,12 @@ def run(args, cache) -> dict:
     _check_signing_args(args)
     # Beside a given tree by default, where `ofedtool report TREE` finds it.
     out = args.output or (args.tree / "vmtest" if args.tree else Path("build") / f"vmtest-{target.id}_from-{args.from_}")
-    out.mkdir(parents=True, exist_ok=True)
+    check_output(out, "vmtest -o")
+    with output_lock(out, "vmtest -o"):
+        return _run(args, cache, target, claim_dir(out, "vmtest -o"))
+
+
+def _run(args, cache, target, out: Path) -> dict:
     t0 = time.monotonic()
     tree_dir = args.tree or _build(args, cache, out / "tree")
     tree = load_tree(tree_dir)
@@ -88,7 +94,7 @@ def run(args, cache) -> dict:
     if not ok:
         # One line naming the step; the table and result.json carry the rest.
         ui.info("\n".join(rows))
-        raise OfedError(f"vmtest on {tree.release}: {reason}")
+        raise Failed(f"vmtest on {tree.release}: {reason}")
     return result
 
 
@@ -118,5 +124,5 @@ def _build(args, cache, out: Path) -> Path:
     from . import build
     res = build.run(Namespace(**{**vars(args), "output": out}), cache)
     if not res["ok"]:
-        raise OfedError(f"build for {res['kernel']} failed: see {res['build']['log']}")
+        raise Failed(f"build for {res['kernel']} failed: see {res['build']['log']}")
     return Path(res["output"])
