@@ -222,8 +222,10 @@ class Apt:
         fname = _deb_name(package, version, info.get("Architecture", self.arch))
 
         def create(tmp: Path) -> None:
-            tmp.mkdir(parents=True)
             ready = prefetched / fname if prefetched else None
+            if self.offline and not (ready is not None and ready.exists()):
+                raise OfedError(f"--offline: {package} {version} is not in the cache")
+            tmp.mkdir(parents=True)
             if ready is not None and ready.exists():
                 os.rename(ready, tmp / ready.name)
             else:
@@ -238,7 +240,9 @@ class Apt:
                 raise OfedError(f"{debs[0].name}: sha256 {got} does not match the index ({expected})")
             os.rename(debs[0], tmp / fname)
 
-        entry = self.cache.ensure(self._entry(package, version), create)
+        # Pinned to the index's SHA256: a truncated or altered .deb is found on every use
+        # (and downloaded again once), not only when it was first downloaded.
+        entry = self.cache.ensure(self._entry(package, version), create, pins={fname: expected} if expected else None)
         path = entry / fname
         return Deb(package, version, path, expected or sha256_file(path), path.stat().st_size)
 

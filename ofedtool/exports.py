@@ -188,8 +188,9 @@ def fetch_index(cache, target, headers_version: str | None, arch: str, roots: tu
     version = headers_version if headers_version in versions else versions[0]
     key = hashlib.sha256(json.dumps([INDEX_VERSION, arch, list(roots)]).encode()).hexdigest()[:8]
     rel = f"exports/{pkg}_{version}-{key}"
-    if not cache.path(rel, "index.json").exists():
+    entry = cache.get(rel, "content")  # verified like every entry (cheap: an index of symbols)
+    if entry is None:
         deb = apt.download(pkg, version)
         with ui.stage("fetch", f"index of {pkg} {version}'s exported symbols (for the ABI gate)"):
-            cache.ensure(rel, lambda tmp: build_index(deb.path, arch, roots, tmp))
-    return load_index(cache.path(rel))
+            entry = cache.ensure(rel, lambda tmp: build_index(deb.path, arch, roots, tmp), kind="content")
+    return load_index(entry)

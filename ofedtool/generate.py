@@ -11,7 +11,6 @@ from __future__ import annotations
 import fnmatch
 import hashlib
 import json
-import os
 import re
 import shutil
 from dataclasses import dataclass, field
@@ -20,6 +19,7 @@ from pathlib import Path
 from . import __version__, ui
 from .catalog import data_dir
 from .errors import OfedError
+from .fsutil import check_output, replace_dir, temp_beside
 from .headers import BuildTree
 from .kbuild import inspect_tree, source_dir, tree_id
 from .modules import Catalog, Module, kconfig_line
@@ -112,7 +112,7 @@ def generate(cache, src: SourceTree, build: BuildTree, cat: Catalog, modules: li
              skipped: dict[str, str] | None = None, pristine: bool = False, ktree=None) -> Generated:
     """pristine: the sources as copied, nothing adapted (no patches, SmPL, shims, compat headers;
     compat.h is empty) — for `ofedtool gap`, which measures what the adaptation has to cover."""
-    out = Path(out).absolute()
+    out = check_output(out)  # a foreign directory is refused before any work, and again at the swap
     key = inputs_key(src, build, modules, ysrc, skipped)
     same = _unchanged(out, key)
     if same is not None:
@@ -128,9 +128,7 @@ def generate(cache, src: SourceTree, build: BuildTree, cat: Catalog, modules: li
     ui.info(f"[probes] {len(features)} probes: {run.ran} ran, {run.cached} cached, {run.seconds:.1f}s; "
             f"{sum(features.values())} features present, {len(features) - sum(features.values())} absent")
 
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.parent / f".{out.name}.tmp-{os.getpid()}"
-    shutil.rmtree(tmp, ignore_errors=True)
+    tmp = temp_beside(out)
     w = _Work(cache, src, ysrc, cat, modules, tmp, jobs, features, source_dir(build.build_dir))
     try:
         with ui.stage("generate", f"{len(modules)} modules from {src.version} for {build.release}"):
@@ -152,7 +150,7 @@ def generate(cache, src: SourceTree, build: BuildTree, cat: Catalog, modules: li
                 **parts,
             )
             manifest.write(tmp)
-        _replace_dir(tmp, out)
+        replace_dir(tmp, out)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
@@ -379,14 +377,3 @@ def inputs_key(src: SourceTree, build: BuildTree, modules: list[Module], ysrc: S
 def _unchanged(out: Path, key: str) -> Manifest | None:
     m = Manifest.peek(out)
     return m if m is not None and m.inputs == key else None
-
-
-def _replace_dir(new: Path, final: Path) -> None:
-    """Swap a complete new tree into place; the old one (if any) is removed only afterwards."""
-    if final.exists():
-        old = final.parent / f".{final.name}.old-{os.getpid()}"
-        os.rename(final, old)
-        os.rename(new, final)
-        shutil.rmtree(old, ignore_errors=True)
-    else:
-        os.rename(new, final)

@@ -58,8 +58,8 @@ def fetch_image(cache, target: Target, build: BuildTree, offline: bool = False) 
     require("depmod", "kmod")
     version = headers_version(build)
     for name in (f"linux-image-{build.release}", f"linux-image-{build.release}-unsigned"):
-        if cache.path(f"images/{name}_{version}", "manifest.json").exists():
-            return _image(cache.path(f"images/{name}_{version}"), build.release, name, version)
+        if (got := cache.get(f"images/{name}_{version}")) is not None:
+            return _image(got, build.release, name, version)
     apt = Apt(cache, tuple(target.suites), arch=target.arch, offline=offline)
     apt.update()
     tried = image_candidates(apt, build, version)
@@ -68,8 +68,8 @@ def fetch_image(cache, target: Target, build: BuildTree, offline: bool = False) 
         raise OfedError(f"kernel image for {build.release}: none of {', '.join(tried)} has version {version} "
                         f"in Debian suites {', '.join(target.suites)}")
     rel = f"images/{pkg}_{version}"
-    entry = cache.path(rel)
-    if not (entry / "manifest.json").exists():
+    entry = cache.get(rel)
+    if entry is None:
         deb = apt.download(pkg, version)
 
         def create(tmp: Path) -> None:

@@ -26,7 +26,16 @@ IN_FUNCTION = re.compile(r"^(?:(?P<file>[^\s:][^:]*): )?In function ")
 # a new make target's output begins (make -Otarget prints each target's output in one piece)
 SECTION = re.compile(r"^\s+CC \[M\]\s|^make(\[\d+\])?: ")
 # kbuild linked a module
-LINKED = re.compile(r"\s+LD \[M\]\s+(\S+\.ko)$")
+LINKED = re.compile(r"^\s+LD \[M\]\s+(?P<ko>\S+\.ko)$")
+# A header forced in with -include (compat/compat.h) names no .c at all: its errors belong to
+# whichever objects make then reports as failed.
+CMDLINE_INCLUDE = re.compile(r"^In file included from <command-line>:")
+# make's own complaints: "make[3]: *** [.../Makefile.build:255: /t/drivers/x/y.o] Error 1",
+# "make[1]: *** No rule to make target 'y/out'.", a kbuild $(error): "Makefile:157: *** ...  Stop."
+MAKE_ERROR = re.compile(r"^(?:make(?:\[\d+\])?|\S+:\d+): \*\*\* (?P<msg>.*)$")
+MAKE_TARGET_ERROR = re.compile(r"^\[(?P<rule>[^\]]*?):\d+: (?P<target>[^\]]+)\] Error (?P<code>\d+)$")
+ENOSPC = re.compile(r"No space left on device|Disk quota exceeded")
+FIXDEP = re.compile(r"^fixdep: .*")
 
 
 def diagnostic(line: str) -> re.Match | None:

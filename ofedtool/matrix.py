@@ -25,6 +25,8 @@ from dataclasses import dataclass
 from . import jobserver, ui
 from .catalog import load_targets, parse_from, resolve_target
 from .errors import OfedError
+from .fsutil import check_output, claim_dir, output_lock
+from .modules import load_catalog, select
 from .pipeline import DEFAULT_JOBS, DEFAULT_MODULES, DEFAULT_SOURCE, BuildOptions, Selection
 from .tree import BuildRecord, Manifest, VmRecord
 from .report import Cell, cells_from_build, cells_from_vmtest, write_all
@@ -76,8 +78,13 @@ def run_check(session, req: CheckRequest) -> dict:
     targets = targets_of(req)
     if req.jobs < 1:
         raise OfedError(f"--jobs {req.jobs}: must be at least 1")
-    out = Path(req.output).absolute()
-    out.mkdir(parents=True, exist_ok=True)
+    select(load_catalog(), req.modules)  # a bad --modules fails here, not once per target
+    check_output(req.output, "check -o")  # refused before its lock file appears beside it
+    with output_lock(req.output, "check -o"):
+        return _run_check(session, req, targets, claim_dir(req.output, "check -o"))
+
+
+def _run_check(session, req: CheckRequest, targets: list[str], out: Path) -> dict:
     t0 = time.monotonic()
     results = _Runner(session, req, out).run(targets)
     cells = [c for cs, _ in results for c in cs]

@@ -60,7 +60,10 @@ def select(cat: Catalog, spec: str | None) -> list[Module]:
 
     Modules that share a kbuild directory and a Kconfig switch come along together (the core
     directory builds ib_core, ib_cm, iw_cm and rdma_cm from one symbol)."""
-    words = [w.strip() for w in (spec or DEFAULT_MODULES).split(",") if w.strip()]
+    words = [w.strip() for w in (DEFAULT_MODULES if spec is None else spec).split(",") if w.strip()]
+    if not words:
+        # An empty --modules (an unset CI variable) must not quietly build the default set.
+        raise OfedError(f"--modules {spec!r}: give at least one module or group: {', '.join(sorted(cat.groups))}")
     want: set[str] = set()
     for w in words:
         if w in cat.groups:

@@ -19,6 +19,7 @@ from . import ui
 from .defaults import DEFAULT_JOBS, DEFAULT_MODULES, DEFAULT_SOURCE, SOURCES  # noqa: F401  (the API's defaults)
 from .catalog import parse_from, resolve_target
 from .errors import OfedError
+from .fsutil import check_output
 from .headers import BuildTree, fetch_headers, is_local
 from .kbuild import KernelTree, config_values, inspect
 from .modules import Catalog, Module, in_source, load_catalog, select
@@ -81,12 +82,17 @@ def require_jobs(jobs: int) -> int:
     return jobs
 
 
-def resolve_and_fetch(session: Session, sel: Selection) -> Inputs:
+def resolve_and_fetch(session: Session, sel: Selection, output: Path | None = None) -> Inputs:
     # Resolve everything that can be checked locally before any download.
     spec = parse_from(sel.from_)
+    if is_local(sel.kernel):
+        from .headers import local
+        local.fetch(sel.kernel)  # a wrong path fails now, not after a 146 MiB source download
     target = None if is_local(sel.kernel) else resolve_target(sel.kernel)
     cat = load_catalog()
     modules = select(cat, sel.modules)
+    if output is not None:
+        check_output(output)  # a foreign -o is refused before any download
     ui.info(f"[resolve] --from {sel.from_} → {spec.series}{'.' + str(spec.sublevel) if spec.sublevel is not None else ' (newest)'}; "
             f"--kernel {sel.kernel} → {target.id if target else sel.kernel}; "
             f"modules: {', '.join(m.name for m in modules)}")
@@ -154,12 +160,20 @@ def output_dir(opts: BuildOptions, inputs: Inputs) -> Path:
 # ---------------------------------------------------------------- generate, build, gap
 
 
-def generate(session: Session, sel: Selection, opts: BuildOptions, inp: Inputs | None = None,
-             pristine: bool = False, out: Path | None = None):
-    """The backported (or, pristine, the unadapted) source tree: generate.Generated."""
-    from .generate import generate as _generate
+def generate(session: Session, sel: Selection, opts: BuildOptions):
+    """The generate stage alone: the backported source tree (generate.Generated), written under
+    the output's lock so a concurrent run into the same -o waits."""
+    from .fsutil import output_lock
     require_jobs(opts.jobs)
-    inp = inp or resolve_and_fetch(session, sel)
+    inp = resolve_and_fetch(session, sel, opts.output)
+    with output_lock(output_dir(opts, inp)):
+        return _generate_tree(session, sel, opts, inp)
+
+
+def _generate_tree(session: Session, sel: Selection, opts: BuildOptions, inp: Inputs,
+                   pristine: bool = False, out: Path | None = None):
+    """The backported (or, pristine, the unadapted) tree, for a caller holding the output's lock."""
+    from .generate import generate as _generate
     return _generate(session.cache, inp.source, inp.build, inp.catalog, inp.modules, out or output_dir(opts, inp),
                      opts.jobs, inp.target_id, inp.target_source, inp.skipped, pristine=pristine, ktree=inp.ktree)
 
@@ -177,12 +191,21 @@ class Built:
 def build(session: Session, sel: Selection, opts: BuildOptions, package: object | None = None,
           package_dir: Path | None = None) -> Built:
     """generate + compile + judge; with package (package.Options), packages after a passing build."""
+    from .fsutil import output_lock
+    require_jobs(opts.jobs)
+    if opts.output is not None:
+        from .build import check_build_path
+        check_build_path(opts.output)  # before fetch and generate write anything there
+    inp = resolve_and_fetch(session, sel, opts.output)
+    with output_lock(output_dir(opts, inp)):  # a second build into the same -o waits for this one
+        return _build(session, sel, opts, inp, package, package_dir)
+
+
+def _build(session: Session, sel: Selection, opts: BuildOptions, inp: Inputs, package, package_dir) -> Built:
     from . import jobserver
     from .build import compile_tree
     from .tree import BuildRecord
-    require_jobs(opts.jobs)
-    inp = resolve_and_fetch(session, sel)
-    g = generate(session, sel, opts, inp)
+    g = _generate_tree(session, sel, opts, inp)
     ktree = inp.ktree
     js = jobserver.from_environ()
     jobs = f"a shared jobserver ({js.jobs or '?'} jobs in all)" if js else f"-j{opts.jobs}"
@@ -229,12 +252,18 @@ class Gap:
 
 def gap(session: Session, sel: Selection, opts: BuildOptions) -> Gap:
     """The same plan as build without the adaptation steps, compiled with make -k, errors by API."""
+    from .fsutil import output_lock
+    require_jobs(opts.jobs)
+    inp = resolve_and_fetch(session, sel, opts.output)
+    out = opts.output or Path(str(output_dir(opts, inp)) + "_gap")
+    with output_lock(out):
+        return _gap(session, sel, opts, inp, out)
+
+
+def _gap(session: Session, sel: Selection, opts: BuildOptions, inp: Inputs, out: Path) -> Gap:
     from .build import compile_tree
     from .gap import parse
-    require_jobs(opts.jobs)
-    inp = resolve_and_fetch(session, sel)
-    out = opts.output or Path(str(output_dir(opts, inp)) + "_gap")
-    g = generate(session, sel, opts, inp, pristine=True, out=out)
+    g = _generate_tree(session, sel, opts, inp, pristine=True, out=out)
     ktree = inp.ktree
     with ui.stage("build", f"make -k -j{opts.jobs} of the pristine tree against {ktree.release}"):
         res = compile_tree(g.out, ktree, inp.modules, opts.jobs)

@@ -15,15 +15,16 @@ import subprocess
 import tempfile
 import time
 import tomllib
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from filelock import FileLock
+from filelock import FileLock, Timeout
 
 from . import jobserver, kbuildlog, ui
+from .cache import atomic_write, json_digest
 from .errors import OfedError
 from .kbuild import KernelTree, make_args, source_dir, tree_id
-from .cache import atomic_write
 
 # Bump when the way a probe is compiled changes (flags, wrapper code): old cache entries
 # then no longer match any digest and are simply recomputed.
@@ -166,20 +167,17 @@ def run_probes(probes: list[Probe], tree: KernelTree, cache_dir: Path, jobs: int
     t0 = time.monotonic()
     tid = tree_id(tree.build_dir)
     cache = _Cache(Path(cache_dir) / "probes" / f"{tid}.json", tid, tree.cc)
-    known = cache.load()
-    results: dict[str, bool] = {}
-    todo: list[Probe] = []
-    for probe in probes:
-        hit = known.get(probe.digest())
-        if hit is None:
-            todo.append(probe)
-        else:
-            results[probe.name] = hit
+    results, todo = _split(probes, cache.load())
     why: dict[str, str] = {}
     if todo:
-        fresh, why = _answer(todo, tree, jobs)
-        results.update(fresh)
-        cache.store({p.digest(): fresh[p.name] for p in todo})
+        # One run answers a tree's missing probes at a time: a second run (two builds of the same
+        # target on a fresh cache) waits for the first's answers instead of compiling them again.
+        with cache.running(tree.release):
+            results, todo = _split(probes, cache.load())
+            if todo:
+                fresh, why = _answer(todo, tree, jobs)
+                results.update(fresh)
+                cache.store({p.digest(): fresh[p.name] for p in todo})
     run = ProbeRun(
         results=dict(sorted(results.items())),
         ran=len(todo),
@@ -190,6 +188,19 @@ def run_probes(probes: list[Probe], tree: KernelTree, cache_dir: Path, jobs: int
     )
     ui.info(f"probes: {len(probes)} total, {run.ran} ran, {run.cached} cached, {run.seconds:.1f} s")
     return run
+
+
+def _split(probes: list[Probe], known: dict[str, bool]) -> tuple[dict[str, bool], list[Probe]]:
+    """(answers known for these probes, the probes still to run)."""
+    results: dict[str, bool] = {}
+    todo: list[Probe] = []
+    for probe in probes:
+        hit = known.get(probe.digest())
+        if hit is None:
+            todo.append(probe)
+        else:
+            results[probe.name] = hit
+    return results, todo
 
 
 def _answer(probes: list[Probe], tree: KernelTree, jobs: int) -> tuple[dict[str, bool], dict[str, str]]:
@@ -525,7 +536,8 @@ class _Cache:
     """cache_dir/probes/<tree_id>.json: probe digest -> bool, for one tree and compiler.
 
     Read and merged under a file lock, replaced atomically: concurrent runs add to each other's
-    results and an interrupted run leaves the previous file intact.
+    results and an interrupted run leaves the previous file intact. The results carry their
+    sha256: a truncated or edited file is recomputed, never believed.
     """
 
     def __init__(self, path: Path, tid: str, cc: str):
@@ -539,10 +551,26 @@ class _Cache:
         with self.lock:
             return self._read()
 
+    @contextmanager
+    def running(self, release: str):
+        """Held while probes for this tree run (another lock than the file's: readers and the
+        final store are not kept waiting for minutes)."""
+        lock = FileLock(str(self.path) + ".run.lock")
+        try:
+            lock.acquire(timeout=0)
+        except Timeout:
+            ui.info(f"[probes] another ofedtool run is probing {release}: waiting for its results")
+            lock.acquire()
+        try:
+            yield
+        finally:
+            lock.release()
+
     def store(self, fresh: dict[str, bool]) -> None:
         with self.lock:
-            merged = {**self._read(), **fresh}
-            doc = {"tree_id": self.tid, "cc": self.cc, "engine": ENGINE, "results": dict(sorted(merged.items()))}
+            merged = dict(sorted({**self._read(), **fresh}.items()))
+            doc = {"tree_id": self.tid, "cc": self.cc, "engine": ENGINE, "results": merged,
+                   "sha256": _seal(merged)}
             atomic_write(self.path, json.dumps(doc, indent=1) + "\n")
 
     def _read(self) -> dict[str, bool]:
@@ -551,13 +579,25 @@ class _Cache:
         except FileNotFoundError:
             return {}
         except (OSError, ValueError):
-            ui.warn(f"probe cache {self.path} is unreadable: recomputing it")
-            return {}
+            doc = None
         # results from another compiler (a host that gained the kernel's gcc) do not count
-        if not isinstance(doc, dict) or doc.get("cc") != self.cc or doc.get("engine") != ENGINE:
+        if isinstance(doc, dict) and (doc.get("cc") != self.cc or doc.get("engine") != ENGINE):
             return {}
-        results = doc.get("results", {})
-        return {k: v for k, v in results.items() if isinstance(v, bool)} if isinstance(results, dict) else {}
+        results = doc.get("results") if isinstance(doc, dict) else None
+        if not isinstance(results, dict) or doc.get("sha256") != _seal(results):
+            if self.path not in _WARNED:
+                _WARNED.add(self.path)
+                ui.warn(f"probe cache {self.path} is damaged or from an older ofedtool: recomputing it")
+            return {}
+        return {k: v for k, v in results.items() if isinstance(v, bool)}
+
+
+_WARNED: set[Path] = set()
+
+
+def _seal(results: dict) -> str:
+    # inside the JSON (not cache.seal's prefix): ofedtools that predate it still read the file
+    return json_digest(results)
 
 
 # ---------------------------------------------------------------- output

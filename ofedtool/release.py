@@ -15,14 +15,14 @@ passed; a failed release leaves its work directory (with the reports) and no rel
 from __future__ import annotations
 
 import json
-import os
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
 from . import ui
 from .catalog import parse_from
-from .errors import OfedError
+from .errors import Failed
+from .fsutil import MARKER, check_output, mark, replace_dir, temp_beside
 from .matrix import CheckRequest, run_check
 from .package import Options, package
 from .package.common import DEFAULT_NAME, sha256sums
@@ -51,12 +51,12 @@ class ReleaseRequest:
 def run_release(session, req: ReleaseRequest) -> dict:
     parse_from(req.from_)
     parent = Path(req.output).absolute()
-    work = parent / ".work"
+    work = check_output(parent / ".work", "release -o")
     ui.info(f"[release] --from {req.from_} for {','.join(req.kernels)}; work dir {work}")
     matrix = run_check(session, CheckRequest(req.from_, tuple(req.kernels), modules=req.modules, source=req.source,
                                              git_url=req.git_url, jobs=req.jobs, output=work, vmtest=req.vmtest))
     if not matrix["ok"]:
-        raise OfedError(f"release: the check matrix failed ({matrix['reports']['html']}); no release written")
+        raise Failed(f"release: the check matrix failed ({matrix['reports']['html']}); no release written")
     targets = matrix["targets"]
     version = None
     opts = Options(formats=list(req.formats), name=req.name, counter=req.counter, sign_key=req.sign_key,
@@ -69,11 +69,10 @@ def run_release(session, req: ReleaseRequest) -> dict:
         version = version or res.get("version")
     name = f"{req.name}-{version}"
     final = parent / name
-    tmp = parent / f".{name}.tmp-{os.getpid()}"
-    shutil.rmtree(tmp, ignore_errors=True)
+    check_output(final, "release -o")  # before assembling: an older release of ours may be replaced, nothing else
+    tmp = temp_beside(final)
     try:
-        tmp.mkdir(parents=True)
-        shutil.copytree(work / "packages", tmp / "packages")
+        shutil.copytree(work / "packages", tmp / "packages", ignore=shutil.ignore_patterns(MARKER))
         for f in ("report.html", "report.json", "junit.xml"):
             shutil.copyfile(work / f, tmp / f)
         manifests = {t["target"]: BuiltTree.open(Path(t["output"])).manifest for t in targets}
@@ -84,9 +83,8 @@ def run_release(session, req: ReleaseRequest) -> dict:
         (tmp / "CHANGELOG.md").write_text(changelog(name, manifests))
         files = sorted(p for p in tmp.rglob("*") if p.is_file())
         sha256sums(tmp, files)
-        if final.exists():
-            shutil.rmtree(final)
-        os.rename(tmp, final)
+        mark(tmp)
+        replace_dir(tmp, final, "release -o")
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

@@ -23,7 +23,8 @@ from pathlib import Path
 
 from . import cpio, ui
 from .proc import failure, require, run
-from .errors import OfedError
+from .errors import Failed, OfedError
+from .fsutil import check_output, claim_dir, output_lock
 from .tree import BuiltTree, TargetHeaders, VmStep
 from .image import KernelImage
 from .kmod import build_id, module_name
@@ -160,6 +161,9 @@ def build_initramfs(image: KernelImage, tree: GuestTree, userland: Userland, out
         nvmeof = (ov.closure(["nvmet-rdma", "nvme-rdma", "brd"])
                   if {"nvme-rdma", "nvmet-rdma"} <= set(overlay_mods) else [])
         srp = ov.closure(["ib_srpt", "ib_srp", "sd_mod"]) if {"ib_srp", "ib_srpt"} <= set(overlay_mods) else []
+        # iscsi_tcp: iscsiadm's SendTargets discovery runs over TCP before the iSER login
+        iser = (ov.closure(["ib_isert", "ib_iser", "iscsi_tcp", "sd_mod"])
+                if {"ib_iser", "ib_isert"} <= set(overlay_mods) else [])
         entries = [cpio.chardev("dev/console", 5, 1), cpio.chardev("dev/null", 1, 3, 0o666)]
         entries += [cpio.symlink(d, f"usr/{d}") for d in ("bin", "sbin", "lib", "lib64")]
         # /init is a #!/bin/sh script: sh must exist before busybox installs its applets.
@@ -168,7 +172,7 @@ def build_initramfs(image: KernelImage, tree: GuestTree, userland: Userland, out
             src = userland.root / rel
             entries.append(cpio.file(guest, src.read_bytes(), 0o755 if os.access(src, os.X_OK) else 0o644))
         unsigned = None
-        for rel in dict.fromkeys(load + siw + ulp_load + all_load + nvmeof + srp):
+        for rel in dict.fromkeys(load + siw + ulp_load + all_load + nvmeof + srp + iser):
             src = ov.dir / rel
             data = src.read_bytes()
             if rel.startswith("updates/"):
@@ -190,8 +194,8 @@ def build_initramfs(image: KernelImage, tree: GuestTree, userland: Userland, out
                 # the decompressed file is exactly the signed module.
                 data = _decompressed(rel, data)
             entries.append(cpio.file(f"usr/lib/modules/{image.release}/{_plain(rel)}", data))
-        load, siw, ulp_load, all_load, nvmeof, srp = ([_plain(r) for r in x]
-                                                      for x in (load, siw, ulp_load, all_load, nvmeof, srp))
+        load, siw, ulp_load, all_load, nvmeof, srp, iser = (
+            [_plain(r) for r in x] for x in (load, siw, ulp_load, all_load, nvmeof, srp, iser))
     # Kernel names (nvme_rdma): what /proc/modules and /sys/module say.
     ours = [(n.replace("-", "_"), build_id(k)) for n, k in tree.modules.items()]
     missing = [n for n, b in ours if not b]
@@ -210,11 +214,11 @@ def build_initramfs(image: KernelImage, tree: GuestTree, userland: Userland, out
     init = render_init(release=image.release, ip=GUEST_IP, gid=_gid(GUEST_IP), ours=ours, inbox=inbox,
                        load=load, load_names=load_names, siw=siw, ulp=ulp, ulp_load=ulp_load,
                        loaded_names=loaded_names, sig=sig, all_load=all_load, all_names=all_names,
-                       nvmeof=nvmeof, srp=srp, unload=unload)
+                       nvmeof=nvmeof, srp=srp, iser=iser, unload=unload)
     (out / "init.sh").write_text(init)
     entries.append(cpio.file("init", init.encode(), 0o755))
     (out / "initramfs.cpio.gz").write_bytes(cpio.initramfs(entries))
-    return {"load": load, "siw": siw, "ulp": ulp, "ulp_load": ulp_load, "all_load": all_load, "nvmeof": nvmeof, "srp": srp,
+    return {"load": load, "siw": siw, "ulp": ulp, "ulp_load": ulp_load, "all_load": all_load, "nvmeof": nvmeof, "srp": srp, "iser": iser,
             "omitted": list(omit),
             "ours": dict(ours), "signed": bool(signing), "unsigned_copy": unsigned,
             "initramfs_bytes": (out / "initramfs.cpio.gz").stat().st_size}
@@ -332,23 +336,29 @@ def check_request(req: VmRequest):
 
 def run_vmtest(session, req: VmRequest):
     """Boot, load, prove; writes <output>/result.json (tree.VmRecord) and returns the record.
-    A failed guest step is an OfedError naming it, after the record is written."""
-    from . import pipeline
-    from .image import fetch_image
-    from .tree import VmRecord
-    from .userland import fetch_userland
+    A failed guest step is an errors.Failed naming it, after the record is written."""
     target = check_request(req)
     sel = req.selection
     # Beside a given tree by default, where `ofedtool report TREE` finds it.
     out = req.output or (req.tree / "vmtest" if req.tree else Path("build") / f"vmtest-{target.id}_from-{sel.from_}")
-    out.mkdir(parents=True, exist_ok=True)
+    check_output(out, "vmtest -o")
+    with output_lock(out, "vmtest -o"):
+        return _run_vmtest(session, req, target, claim_dir(out, "vmtest -o"))
+
+
+def _run_vmtest(session, req: VmRequest, target, out: Path):
+    from . import pipeline
+    from .image import fetch_image
+    from .tree import VmRecord
+    from .userland import fetch_userland
+    sel = req.selection
     t0 = time.monotonic()
     if req.tree:
         tree_dir = req.tree
     else:
         built = pipeline.build(session, sel, pipeline.with_output(req.build, out / "tree"))
         if not built.record.ok:
-            raise OfedError(f"build for {built.record.kernel} failed: see {built.record.build['log']}")
+            raise Failed(f"build for {built.record.kernel} failed: see {built.record.build['log']}")
         tree_dir = Path(built.record.output)
     tree = load_tree(tree_dir)
     if tree.target_id != target.id:
@@ -384,7 +394,7 @@ def run_vmtest(session, req: VmRequest):
     if not ok:
         # One line naming the step; the table and result.json carry the rest.
         ui.info(text(record))
-        raise OfedError(f"vmtest on {tree.release}: {reason}")
+        raise Failed(f"vmtest on {tree.release}: {reason}")
     return record
 
 

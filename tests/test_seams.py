@@ -77,7 +77,7 @@ def test_old_or_foreign_tree_is_one_line(tmp_path, schema, says):
     with pytest.raises(OfedError, match=re.escape(says)):
         tree.BuiltTree.open(out)
     p = run_cli("report", str(out), "-o", str(tmp_path / "r"))
-    assert p.returncode == 1 and "Traceback" not in p.stderr
+    assert p.returncode == 2 and "Traceback" not in p.stderr  # an input error (errors.py)
     assert says in error_line(p.stderr) and "manifest.json" in error_line(p.stderr)
     # generate never trusts such a manifest as "up to date"
     assert tree.Manifest.peek(out) is None
@@ -422,7 +422,7 @@ def test_readme_command_runs_to_the_fetch_offline(argv, tmp_path):
     stops there with the one error line, never an AttributeError or any traceback."""
     out = ["-o", str(tmp_path / "o")] if argv[0] in ("generate", "build", "gap", "vmtest") else []
     p = run_cli("--cache-dir", str(tmp_path / "cache"), "--offline", *argv, "--source", "debian", *out, cwd=tmp_path)
-    assert p.returncode == 1, p.stderr
+    assert p.returncode == 2, p.stderr  # --offline with nothing cached: an input error
     assert "Traceback" not in p.stderr and "AttributeError" not in p.stderr
     assert error_line(p.stderr).startswith("ofedtool: error: --offline: ") and "in the cache" in error_line(p.stderr)
     assert not (tmp_path / "o").exists() or argv[0] == "vmtest"  # nothing half-written (vmtest: its own dir)

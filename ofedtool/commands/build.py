@@ -41,6 +41,8 @@ def text(b: pipeline.Built) -> str:
     rows.append(f"{'PASS' if res.ok else 'FAIL'}: {sum(m.ko is not None for m in res.modules)}/{len(res.modules)} "
                 f".ko, {c['errors']} errors, {c['undefined']} undefined, {c['hazards']} hazards, "
                 f"{c['warnings']} other warnings, compile {res.seconds:.0f}s")
+    if res.failure:
+        rows.append(f"make failed (not a compile error): {res.failure}")
     rows.append(f"{c['binding']} binding problems (imports not bound to our core's exports)")
     rows.append(_abi_line(res.abi, c["abi"]))
     if rec.consumers:

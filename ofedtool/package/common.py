@@ -286,6 +286,44 @@ def signature_state(pkg: Package) -> str:
     return f"signed by {pkg.signer}" if pkg.signer else "unsigned"
 
 
+PLACEHOLDER_PACKAGER = "ofedtool <ofedtool@localhost>"
+
+
+def packager() -> tuple[str, bool]:
+    """Who made the package, "Name <mail>": $OFEDTOOL_PACKAGER, else Debian's DEBFULLNAME and
+    DEBEMAIL (what dch uses). True with the placeholder, when neither is set: there is no real
+    address to put in Maintainer: then, and the .deb says so in a lintian override."""
+    given = os.environ.get("OFEDTOOL_PACKAGER", "").strip()
+    if given:
+        return given, False
+    name, mail = os.environ.get("DEBFULLNAME", "").strip(), os.environ.get("DEBEMAIL", "").strip()
+    if mail:
+        if "<" in mail:  # DEBEMAIL may hold "Name <mail>" itself
+            return mail, False
+        return f"{name or mail.split('@')[0]} <{mail}>", False
+    return PLACEHOLDER_PACKAGER, True
+
+
+_KINDS = (("core", "the RDMA core"), ("sw", "the software RDMA drivers"), ("hw", "the RDMA hardware drivers"),
+          ("ulp", "the upper-layer protocols"))
+
+
+def describe_modules(manifest: Manifest) -> str:
+    """What a package holds, in words, from the tree's own module list: "the RDMA core (ib_core,
+    ib_cm), the software RDMA drivers (rdma_rxe, siw)"; never a fixed text (a core-only build
+    holds no rdma_rxe)."""
+    mods = manifest.modules
+    parts = []
+    for cls, words in _KINDS:
+        names = [m.name for m in mods if m.cls == cls]
+        if names:
+            parts.append(f"{words} ({', '.join(names)})")
+    other = [m.name for m in mods if m.cls not in {c for c, _ in _KINDS}]
+    if other:
+        parts.append(f"the modules {', '.join(other)}")
+    return ", ".join(parts[:-1]) + (" and " if len(parts) > 1 else "") + parts[-1] if parts else "no modules"
+
+
 def private_tmp(prefix: str) -> tempfile.TemporaryDirectory:
     # Paths without spaces or colons: kbuild's M= and rpmbuild's macros take neither.
     return tempfile.TemporaryDirectory(prefix=prefix)

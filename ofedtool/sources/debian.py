@@ -11,7 +11,7 @@ from ..apt import Apt
 from ..proc import require
 from ..catalog import FromSpec
 from ..errors import OfedError
-from . import SourceTree, fetch_paths, load_tree, makefile_version, paths_key
+from . import SOURCE_KIND, SourceTree, fetch_paths, load_tree, makefile_version, paths_key
 
 
 def _upstream(version: str) -> str:
@@ -63,8 +63,8 @@ def fetch_package(cache, apt: Apt, pkg: str, version: str, series: str) -> Sourc
     paths = fetch_paths()
     # The entry is keyed by the path list too: adding a path to modules.toml fetches afresh.
     rel = f"sources/debian/{pkg}_{version}-{paths_key(paths)}"
-    if cache.path(rel, "manifest.json").exists():
-        return load_tree(cache.path(rel))
+    if (entry := cache.get(rel, SOURCE_KIND)) is not None:
+        return load_tree(entry)
     deb = apt.download(pkg, version)
     require("tar", "tar")
 
@@ -96,4 +96,4 @@ def fetch_package(cache, apt: Apt, pkg: str, version: str, series: str) -> Sourc
                     "suites": [x.name for x in apt.suites], "paths": paths}
         (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
 
-    return load_tree(cache.ensure(rel, create))
+    return load_tree(cache.ensure(rel, create, kind=SOURCE_KIND))
