@@ -40,15 +40,21 @@ def fetch(cache, spec: FromSpec, offline: bool = False) -> SourceTree:
 def fetch_target_source(cache, target, headers_version: str | None, offline: bool = False) -> SourceTree:
     """The target kernel's own source (for ULPs): the linux-source upload its headers came from,
     so the ULP matches the kernel it will load into; the newest one if that is gone."""
+    apt, pkg, version = target_source_package(cache, target, headers_version, offline)
+    return fetch_package(cache, apt, pkg, version, target.series)
+
+
+def target_source_package(cache, target, headers_version: str | None, offline: bool = False) -> tuple[Apt, str, str]:
+    """(apt, package, version) of the target's own linux-source: the upload its headers came
+    from, or the newest when the index no longer has that one."""
     pkg = target.source.get("package")
     if target.source.get("provider") != "debian" or not pkg:
-        raise OfedError(f"kernel {target.id}: no [source] for the target's own ULP code in {target.path}")
+        raise OfedError(f"kernel {target.id}: no [source] for the target's own code in {target.path}")
     apt = _apt(cache, target.suites, offline)
     versions = apt.versions(pkg)
     if not versions:
         raise OfedError(f"package {pkg} not found in Debian suites {', '.join(target.suites)}")
-    version = headers_version if headers_version in versions else versions[0]
-    return fetch_package(cache, apt, pkg, version, target.series)
+    return apt, pkg, headers_version if headers_version in versions else versions[0]
 
 
 def _apt(cache, suites, offline) -> Apt:
