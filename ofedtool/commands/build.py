@@ -56,5 +56,7 @@ def _abi_line(abi: dict | None, hazards: int) -> str:
     if not abi or "skipped" in abi:
         return f"ABI gate: NOT checked ({(abi or {}).get('skipped', 'no result')})"
     unv = f", {len(abi['unverified'])} could not be checked (see the warnings)" if abi["unverified"] else ""
+    if abi.get("behind_pointers"):
+        unv += f", {len(abi['behind_pointers'])} differ only behind pointers (warned, not failed)"
     return (f"{hazards} ABI hazards: of {abi['imports']} imports from code we do not rebuild, "
             f"{len(abi['compared'])} reach RDMA headers and were compared by CRC over our headers{unv}")
