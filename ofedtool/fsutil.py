@@ -14,6 +14,7 @@ writing the same one at once.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -113,15 +114,19 @@ def replace_dir(new: Path, final: Path, what: str = "-o") -> None:
 
 @contextmanager
 def output_lock(path: Path, what: str = "-o"):
-    """Hold .NAME.lock beside an output directory for the whole run. A second run on the same
-    directory waits (saying so once) and then runs as if started after the first: same inputs
-    find the tree up to date. The lock is an fcntl lock, released if the holder dies."""
+    """Hold a lock on an output directory for the whole run. A second run on the same directory
+    waits (saying so once) and then runs as if started after the first: same inputs find the
+    tree up to date. The lock is an fcntl lock, released if the holder dies. Its file lives in a
+    per-user lock directory, named for the output's absolute path, not beside the output: a run
+    that fails before writing leaves nothing there (and deleting a lock file is never safe)."""
     p = Path(path).expanduser().absolute()
     try:
         p.parent.mkdir(parents=True, exist_ok=True)
+        locks = lock_dir()
     except OSError as e:
         raise OfedError(f"{what} {path}: cannot create {p.parent}: {e.strerror}") from None
-    lock = FileLock(str(p.parent / f".{p.name}.lock"))
+    name = hashlib.sha256(str(p).encode()).hexdigest()[:24]
+    lock = FileLock(str(locks / f"{name}.lock"))
     try:
         lock.acquire(timeout=0)
     except Timeout:
@@ -133,6 +138,13 @@ def output_lock(path: Path, what: str = "-o"):
         yield p
     finally:
         lock.release()
+
+
+def lock_dir() -> Path:
+    """The per-user directory of output locks (mode 0700)."""
+    d = Path(tempfile.gettempdir()) / f"ofedtool-locks-{os.getuid()}"
+    d.mkdir(mode=0o700, exist_ok=True)
+    return d
 
 
 def atomic_write(path: Path, data: str | bytes) -> None:
