@@ -102,21 +102,33 @@ def test_usage_and_failure_codes_differ(tmp_path):
 
 # ---------------------------------------------------------------- read-only places
 
+def _private_mounts() -> bool:
+    return subprocess.run(["unshare", "-m", "--propagation", "private", "true"], capture_output=True).returncode == 0
+
+
 @pytest.fixture
 def unprivileged():
-    """Run the CLI as a user that file modes apply to (root ignores them), in a scratch dir that
-    user can reach. Yields (scratch dir, run)."""
+    """Run the CLI where read-only places are really read-only, in a scratch dir. Root ignores
+    file modes, so as root the directories made read-only (mode 0555) are bind-mounted read-only
+    in a private mount namespace; without one, the CLI runs as nobody (which needs the Python
+    environment readable by nobody: tox's .tox is not). Yields (scratch dir, run)."""
     d = Path(tempfile.mkdtemp(prefix="ofedtool-ro-", dir="/tmp"))
     d.chmod(0o755)
-    as_nobody = os.geteuid() == 0
-    if as_nobody and not shutil.which("setpriv"):
-        pytest.skip("running as root without setpriv: file modes cannot be tested")
+    root = os.geteuid() == 0
+    mounts = root and shutil.which("unshare") and _private_mounts()
+    if root and not mounts and not shutil.which("setpriv"):
+        pytest.skip("running as root without private mounts or setpriv: read-only places cannot be made")
 
     def run(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
         e = {**os.environ, "HOME": str(d), **(env or {})}
-        pre = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"] if as_nobody else []
-        return subprocess.run([*pre, sys.executable, "-m", "ofedtool.cli", *args], capture_output=True,
-                              text=True, env=e, cwd=d)
+        cli = [sys.executable, "-m", "ofedtool.cli", *args]
+        if mounts:
+            ro = [p for p in [d, *d.rglob("*")] if p.is_dir() and p.stat().st_mode & 0o777 == 0o555]
+            script = "".join(f'mount --bind "{p}" "{p}" && mount -o remount,bind,ro "{p}" && ' for p in ro)
+            cli = ["unshare", "-m", "--propagation", "private", "sh", "-c", script + 'exec "$@"', "sh", *cli]
+        elif root:
+            cli = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", *cli]
+        return subprocess.run(cli, capture_output=True, text=True, env=e, cwd=d)
 
     yield d, run
     shutil.rmtree(d, ignore_errors=True)
