@@ -10,17 +10,17 @@ import hashlib
 import json
 import os
 import re
-import shutil
-import subprocess
 import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 from . import ui
-from .cache import Cache, sha256_file
+from .cache import Cache, atomic_write, sha256_file
 from .catalog import Suite, load_suites, version_key
-from .errors import MissingTool, OfedError
+from .errors import OfedError
+from .proc import require  # noqa: F401  (re-exported while other branches still import it from here)
+from .proc import run
 
 KEYRING = "/usr/share/keyrings/debian-archive-keyring.gpg"
 MIRRORS = {
@@ -29,15 +29,6 @@ MIRRORS = {
 }
 # An index older than this is refreshed before resolving "newest"; --offline never refreshes.
 INDEX_MAX_AGE = 6 * 3600
-
-
-def require(tool: str, package: str) -> str:
-    """The tool's path, or MissingTool naming its Debian package. /usr/sbin is searched too:
-    dkms and depmod live there and a non-root PATH often lacks it."""
-    path = shutil.which(tool) or shutil.which(tool, path="/usr/sbin:/sbin")
-    if not path:
-        raise MissingTool(tool, package)
-    return path
 
 
 @dataclass(frozen=True)
@@ -96,11 +87,7 @@ class Apt:
         ]
 
     def _run(self, cmd: list[str], what: str) -> str:
-        p = subprocess.run(cmd, capture_output=True, text=True)
-        if p.returncode != 0:
-            err = (p.stderr.strip().splitlines() or ["(no output)"])[-1]
-            raise OfedError(f"{what} failed: {err}")
-        return p.stdout
+        return run(cmd, what=what, package="apt").stdout
 
     def _query(self, args: list[str], what: str, program: str = "apt-cache") -> str:
         """apt-cache ARGS (or a read-only apt-get -s), memoised per index state. Each call re-reads the whole
@@ -125,12 +112,10 @@ class Apt:
             return memo["answers"][key]
         out = self._run([program, *self._opts(), *args], what)
         memo["answers"][key] = out
-        tmp = memo_file.with_name(f"queries.json.{os.getpid()}.tmp")
         try:
-            tmp.write_text(json.dumps(memo))
-            os.replace(tmp, memo_file)  # concurrent runs: last writer wins, both answers are right
+            atomic_write(memo_file, json.dumps(memo))  # concurrent runs: last writer wins, both answers are right
         except OSError:
-            tmp.unlink(missing_ok=True)
+            pass
         return out
 
     # -- index -----------------------------------------------------------------------
@@ -237,8 +222,10 @@ class Apt:
         fname = _deb_name(package, version, info.get("Architecture", self.arch))
 
         def create(tmp: Path) -> None:
-            tmp.mkdir(parents=True)
             ready = prefetched / fname if prefetched else None
+            if self.offline and not (ready is not None and ready.exists()):
+                raise OfedError(f"--offline: {package} {version} is not in the cache")
+            tmp.mkdir(parents=True)
             if ready is not None and ready.exists():
                 os.rename(ready, tmp / ready.name)
             else:
@@ -253,7 +240,9 @@ class Apt:
                 raise OfedError(f"{debs[0].name}: sha256 {got} does not match the index ({expected})")
             os.rename(debs[0], tmp / fname)
 
-        entry = self.cache.ensure(self._entry(package, version), create)
+        # Pinned to the index's SHA256: a truncated or altered .deb is found on every use
+        # (and downloaded again once), not only when it was first downloaded.
+        entry = self.cache.ensure(self._entry(package, version), create, pins={fname: expected} if expected else None)
         path = entry / fname
         return Deb(package, version, path, expected or sha256_file(path), path.stat().st_size)
 
@@ -267,9 +256,7 @@ def unpack(debs: list[Deb], root: Path) -> None:
     """dpkg-deb -x each package into root: files only, no maintainer scripts, no root needed."""
     require("dpkg-deb", "dpkg")
     for d in debs:
-        p = subprocess.run(["dpkg-deb", "-x", str(d.path), str(root)], capture_output=True, text=True)
-        if p.returncode != 0:
-            raise OfedError(f"dpkg-deb -x {d.path.name} failed: {p.stderr.strip()}")
+        run(["dpkg-deb", "-x", d.path, root], what=f"dpkg-deb -x {d.path.name}", package="dpkg")
 
 
 def highest(names_with_abi: list[tuple[str, str]]) -> tuple[str, str]:

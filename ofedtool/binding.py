@@ -14,11 +14,12 @@ module we replace).
 
 from __future__ import annotations
 
-import subprocess
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from .errors import OfedError
+from .kbuild import Export
+from .kmod import dump_modversions
+from .kbuild import read_symvers as _read_symvers
 
 
 @dataclass(frozen=True)
@@ -31,45 +32,10 @@ class Problem:
         return asdict(self)
 
 
-@dataclass(frozen=True)
-class Export:
-    crc: int
-    symbol: str
-    module: str     # exporting module path without .ko, e.g. drivers/infiniband/core/ib_core
-    kind: str       # EXPORT_SYMBOL | EXPORT_SYMBOL_GPL
-
-
 def read_symvers(path: Path) -> dict[str, Export]:
-    """Module.symvers: crc <tab> symbol <tab> module <tab> export-type [<tab> namespace]."""
-    out = {}
-    if not path.exists():
-        return out
-    for line in path.read_text(errors="replace").splitlines():
-        f = line.split("\t")
-        if len(f) < 4:
-            continue
-        try:
-            crc = int(f[0], 16)
-        except ValueError:
-            continue
-        out[f[1]] = Export(crc, f[1], f[2], f[3])
-    return out
+    """Module.symvers, {} when there is none (kbuild.read_symvers)."""
+    return _read_symvers(path, missing_ok=True)
 
-
-def dump_modversions(ko: Path) -> dict[str, int]:
-    """symbol → CRC recorded in the .ko's __versions section."""
-    p = subprocess.run(["modprobe", "--dump-modversions", str(ko)], capture_output=True, text=True)
-    if p.returncode != 0:
-        raise OfedError(f"modprobe --dump-modversions {ko.name} failed: {p.stderr.strip() or p.returncode}")
-    out = {}
-    for line in p.stdout.splitlines():
-        f = line.split()
-        if len(f) >= 2:
-            try:
-                out[f[1]] = int(f[0], 16)
-            except ValueError:
-                pass
-    return out
 
 
 def _ko(tree: Path, m) -> Path:

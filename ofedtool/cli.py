@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 import argparse
+import errno
 import importlib
 import json
+import os
 import sys
+import tempfile
+import time
+import traceback
+from pathlib import Path
 
 from . import __version__, ui
-from .errors import OfedError
+from .errors import EXIT_FAILED, EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_OK, EXIT_PIPE, EXIT_USAGE, OfedError
 
 # name → (module under ofedtool.commands, help)
 COMMANDS = {
@@ -54,29 +60,84 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run one command under the error policy of ofedtool/errors.py: every failure is one line
+    `ofedtool: error: ...` on stderr and its exit code, never a raw traceback."""
+    try:
+        code = _main(argv)
+        sys.stdout.flush()  # a closed pipe shows here, not in the interpreter's exit
+        return code
+    except BrokenPipeError:
+        # stdout went away (`ofedtool --json kernels | head`): stop quietly, as CLI tools do.
+        # Point stdout at /dev/null so the interpreter's last flush does not complain again.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return EXIT_PIPE
+
+
+def _main(argv: list[str] | None) -> int:
     args = parser().parse_args(argv)
     ui.set_level(0 if args.quiet else 2 if args.verbose else 1)
-    from .cache import Cache, default_cache_dir
-
-    cache = Cache(args.cache_dir or default_cache_dir())
+    cache = None
     try:
+        from .cache import open_cache
+        cache = open_cache(args.cache_dir)
         result = importlib.import_module(f"ofedtool.commands.{args._module}").run(args, cache)
     except OfedError as e:
-        print(f"ofedtool: error: {e}", file=sys.stderr)
-        if args.json:
-            print(json.dumps({"ok": False, "error": str(e)}))
-        return e.exit_code
+        return _fail(args, str(e), e.exit_code)
     except KeyboardInterrupt:
         print("ofedtool: interrupted", file=sys.stderr)
-        return 130
+        return EXIT_INTERRUPTED
+    except BrokenPipeError:
+        raise
+    except OSError as e:
+        if e.errno in _ENVIRONMENT:
+            # the machine, not ofedtool: a read-only or full filesystem, a path that is a file
+            where = f"{e.filename}: " if e.filename else ""
+            return _fail(args, f"{where}{e.strerror}", EXIT_USAGE)
+        return _internal(args, cache)
+    except Exception:
+        return _internal(args, cache)
     if result is None:
-        return 0
-    code = 0 if result.get("ok", True) else 1
+        return EXIT_OK
+    code = EXIT_OK if result.get("ok", True) else EXIT_FAILED
     if args.json:
         print(json.dumps(result, indent=2, sort_keys=True, default=str))
     elif result.get("text"):
         print(result["text"])
     return code
+
+
+# errno values that name a problem of the user's machine or paths, not a bug of ofedtool
+_ENVIRONMENT = {errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOSPC, errno.EDQUOT, errno.ENOTDIR,
+                errno.EISDIR, errno.EEXIST, errno.ENOTEMPTY, errno.ENAMETOOLONG, errno.ELOOP, errno.EMFILE}
+
+
+def _fail(args, msg: str, code: int) -> int:
+    print(f"ofedtool: error: {msg}", file=sys.stderr)
+    if args.json:
+        print(json.dumps({"ok": False, "error": msg, "exit_code": code}))
+    return code
+
+
+def _internal(args, cache) -> int:
+    """A bug: one line naming the exception and the file holding its traceback."""
+    exc = sys.exc_info()[1]
+    text = f"ofedtool {__version__} {' '.join(sys.argv)}\n\n{traceback.format_exc()}"
+    saved = None
+    for d in ([cache.root / "logs"] if cache is not None else []) + [Path(tempfile.gettempdir())]:
+        try:
+            d.mkdir(parents=True, exist_ok=True)
+            fd, name = tempfile.mkstemp(dir=d, prefix=f"ofedtool-traceback-{time.strftime('%Y%m%dT%H%M%S')}-",
+                                        suffix=".txt")
+            with os.fdopen(fd, "w") as f:
+                f.write(text)
+            saved = name
+            break
+        except OSError:
+            continue
+    where = f"traceback saved in {saved}" if saved else "the traceback could not be saved"
+    return _fail(args, f"internal error: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''} "
+                       f"({where}; please report it)", EXIT_INTERNAL)
 
 
 if __name__ == "__main__":

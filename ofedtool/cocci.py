@@ -27,6 +27,8 @@ multi-file run spatch reports a per-file failure as "EXN: ... in FILE" and still
 
 from __future__ import annotations
 
+from .defaults import DEFAULT_JOBS
+
 import hashlib
 import math
 import os
@@ -44,12 +46,13 @@ from functools import cache
 from pathlib import Path
 
 from ofedtool import jobserver, ui
-from ofedtool.errors import MissingTool, OfedError
-from ofedtool.cache import atomic_write
+from ofedtool.errors import Failed, MissingTool, OfedError
+from ofedtool.cache import atomic_write, seal, unseal
 
 _FLAGS = ("--quiet", "--no-show-diff", "--no-includes", "--in-place")
 # Bump when the flags or the meaning of a cache entry change.
-_CACHE_FORMAT = b"ofedtool-cocci-1"
+# 2: entries are sealed (cache.seal): a truncated or altered result is recomputed, never applied.
+_CACHE_FORMAT = b"ofedtool-cocci-2"
 _UNCHANGED = b"unchanged\n"
 _CHANGED = b"changed\n"
 # Measured on 6.12 drivers/infiniband/core: one spatch per file costs ~45 ms of
@@ -59,8 +62,8 @@ MAX_BATCH = 8
 _BATCHES_PER_WORKER = 4
 
 
-class SmplError(OfedError):
-    pass
+class SmplError(Failed):
+    """An SmPL rule failed on this X: the backport is bad, not the command line."""
 
 
 @dataclass(frozen=True)
@@ -118,9 +121,14 @@ def _cache_path(cache_dir: Path, key: str) -> Path:
 def _cache_get(cache_dir: Path | None, key: str) -> _Outcome | None:
     if cache_dir is None:
         return None
+    path = _cache_path(cache_dir, key)
     try:
-        data = _cache_path(cache_dir, key).read_bytes()
+        blob = path.read_bytes()
     except OSError:
+        return None
+    data = unseal(blob)
+    if data is None:
+        ui.warn(f"SmPL cache entry {path} is damaged: running spatch again")
         return None
     if data == _UNCHANGED:
         return _Outcome(None, 0.0)
@@ -135,7 +143,7 @@ def _cache_put(cache_dir: Path | None, key: str, outcome: _Outcome) -> None:
     data = _UNCHANGED if outcome.output is None else _CHANGED + outcome.output
     # Same key means same content, so racing writers are harmless; os.replace keeps
     # readers from seeing half an entry.
-    atomic_write(_cache_path(cache_dir, key), data)
+    atomic_write(_cache_path(cache_dir, key), seal(data))
 
 
 def _batches(files: list[str], sizes: dict[str, int], workers: int, max_batch: int) -> list[list[str]]:
@@ -309,7 +317,7 @@ def run_smpl(
     smpl: Path,
     tree: Path,
     files: Sequence[str],
-    jobs: int = os.cpu_count() or 1,
+    jobs: int = DEFAULT_JOBS,
     timeout: float = 120,
     cache_dir: Path | None = None,
     *,

@@ -12,12 +12,11 @@ vmlinuz, boots the target in QEMU), and every module's .modinfo `depends=` read.
 from __future__ import annotations
 
 import json
-import lzma
-import os
-import re
-import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from .kmod import depends, module_name
+from .cache import atomic_write
 
 
 @dataclass(frozen=True)
@@ -69,39 +68,6 @@ def judge_consumers(consumers: list[dict] | None, leave: tuple[str, ...], strict
     return Verdict(stranded, left, unknown, strict, rows)
 
 
-_DEPENDS = re.compile(rb"(?:^|\x00)depends=([^\x00]*)\x00")
-
-
-def module_depends(ko: Path) -> list[str]:
-    """The .modinfo depends= of a module file (.ko, .ko.xz; others through modinfo)."""
-    name = ko.name
-    if name.endswith(".ko"):
-        data = ko.read_bytes()
-    elif name.endswith(".ko.xz"):
-        data = lzma.decompress(ko.read_bytes())
-    else:
-        p = subprocess.run(["modinfo", "-F", "depends", str(ko)], capture_output=True, text=True)
-        return [d for d in p.stdout.strip().split(",") if d]
-    # bytes.find (memchr-fast) instead of _DEPENDS.search: the regex's (?:^|\x00) alternation
-    # made a scan of a distro's ~4000 modules take ~10 s; the answer is the same.
-    at = 0 if data.startswith(b"depends=") else data.find(b"\x00depends=") + 1
-    if at == 0 and not data.startswith(b"depends="):
-        return []
-    at += len(b"depends=")
-    end = data.find(b"\x00", at)
-    value = data[at:] if end < 0 else data[at:end]
-    return [d for d in value.decode(errors="replace").split(",") if d]
-
-
-def _modname(path: Path) -> str:
-    n = path.name
-    for suf in (".ko.xz", ".ko.zst", ".ko.gz", ".ko"):
-        if n.endswith(suf):
-            n = n[: -len(suf)]
-            break
-    return n.replace("-", "_")
-
-
 def scan(modules_dir: Path, our_modules, build_names=None) -> list[Consumer]:
     """Modules under modules_dir importing from one of our_modules (names), excluding the ones we build."""
     ours = {n.replace("-", "_") for n in our_modules}
@@ -109,7 +75,7 @@ def scan(modules_dir: Path, our_modules, build_names=None) -> list[Consumer]:
     out = []
     known = _DependsMemo(modules_dir)
     for ko in sorted(p for p in modules_dir.rglob("*.ko*") if p.is_file()):
-        name = _modname(ko)
+        name = module_name(ko)
         if name in built:
             continue
         deps = sorted(set(known.depends(ko)) & ours)
@@ -138,7 +104,7 @@ class _DependsMemo:
         hit = self.memo.get(key)
         if isinstance(hit, list) and len(hit) == 2 and hit[0] == stamp:
             return hit[1]
-        deps = module_depends(ko)
+        deps = depends(ko)
         self.memo[key] = [stamp, deps]
         self.dirty = True
         return deps
@@ -146,12 +112,10 @@ class _DependsMemo:
     def save(self) -> None:
         if not self.dirty:
             return
-        tmp = self.path.with_name(f"{self.path.name}.{os.getpid()}.tmp")
         try:
-            tmp.write_text(json.dumps(self.memo))
-            os.replace(tmp, self.path)
+            atomic_write(self.path, json.dumps(self.memo))
         except OSError:  # a read-only image: just no memo
-            tmp.unlink(missing_ok=True)
+            pass
 
 
 def find_consumers(cache, target, build_tree, our_modules, offline: bool = False) -> list[Consumer]:

@@ -177,19 +177,13 @@ def fetch_index(cache, target, headers_version: str | None, arch: str, roots: tu
     """The exporter index of the target's own linux-source (the upload its headers came from)."""
     import hashlib
 
-    from .sources.debian import _apt
-    pkg = target.source.get("package")
-    if target.source.get("provider") != "debian" or not pkg:
-        raise OfedError(f"kernel {target.id}: no [source] to index in {target.path}")
-    apt = _apt(cache, target.suites, offline)
-    versions = apt.versions(pkg)
-    if not versions:
-        raise OfedError(f"package {pkg} not found in Debian suites {', '.join(target.suites)}")
-    version = headers_version if headers_version in versions else versions[0]
+    from .sources.debian import target_source_package
+    apt, pkg, version = target_source_package(cache, target, headers_version, offline)
     key = hashlib.sha256(json.dumps([INDEX_VERSION, arch, list(roots)]).encode()).hexdigest()[:8]
     rel = f"exports/{pkg}_{version}-{key}"
-    if not cache.path(rel, "index.json").exists():
+    entry = cache.get(rel, "content")  # verified like every entry (cheap: an index of symbols)
+    if entry is None:
         deb = apt.download(pkg, version)
         with ui.stage("fetch", f"index of {pkg} {version}'s exported symbols (for the ABI gate)"):
-            cache.ensure(rel, lambda tmp: build_index(deb.path, arch, roots, tmp))
-    return load_index(cache.path(rel))
+            entry = cache.ensure(rel, lambda tmp: build_index(deb.path, arch, roots, tmp), kind="content")
+    return load_index(entry)

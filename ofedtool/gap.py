@@ -12,14 +12,12 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .build import tree_relative
+from . import kbuildlog
+from .kbuildlog import tree_relative
 
 _Q = "'"
 # gcc quotes with ‘’ under a UTF-8 locale and '' under C: normalise to '.
 _QUOTES = str.maketrans({"\u2018": _Q, "\u2019": _Q})
-
-_LOC = re.compile(r"^(?P<file>[^\s:]+):(?P<line>\d+):(?:\d+:)? (?P<sev>fatal error|error|note): (?P<msg>.*)$")
-_UNDEF = re.compile(r'(?:ERROR|WARNING): modpost: "(?P<sym>[^"]+)" \[(?P<ko>[^\]]+)\] undefined!')
 
 # (regex over the message, kind, how to name the API from the match)
 _RULES: list[tuple[re.Pattern, str, object]] = [
@@ -95,14 +93,14 @@ def parse(log: str, top: Path | str | None = None, cwd: Path | None = None) -> l
 
     for raw in log.splitlines():
         line = raw.translate(_QUOTES)
-        if m := _UNDEF.search(line):
+        if m := kbuildlog.UNDEFINED.search(line):
             if pending:
                 add(*pending)
                 pending = None
             add("symbol", m["sym"], rel(m["ko"]), 0, "modpost: undefined")
             continue
-        m = _LOC.match(line)
-        if not m:
+        m = kbuildlog.diagnostic(line)
+        if not m or m["sev"] == "warning":
             continue
         file, ln, sev, msg = rel(m["file"]), int(m["line"]), m["sev"], m["msg"]
         if sev == "note":

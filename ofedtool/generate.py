@@ -11,22 +11,21 @@ from __future__ import annotations
 import fnmatch
 import hashlib
 import json
-import os
 import re
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import jinja2
-
 from . import __version__, ui
 from .catalog import data_dir
 from .errors import OfedError
+from .fsutil import check_output, replace_dir, temp_beside
 from .headers import BuildTree
 from .kbuild import inspect_tree, source_dir, tree_id
 from .modules import Catalog, Module, kconfig_line
 from .shims import load_core_probes, load_shims, plan, run_core_probes
 from .sources import SourceTree
+from .tree import Manifest, ModuleEntry
 
 
 @dataclass
@@ -34,7 +33,7 @@ class Generated:
     out: Path
     modules: list[Module]
     features: dict[str, bool]
-    manifest: dict
+    manifest: Manifest
     probe_stats: dict = field(default_factory=dict)
 
 
@@ -42,16 +41,16 @@ def _sha(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def run_feature_probes(cache, build: BuildTree, jobs: int):
+def run_feature_probes(cache, build: BuildTree, jobs: int, ktree=None):
+    """ktree: the run's kbuild.KernelTree when the caller has inspected it already."""
     from .probes import load_probes, run_probes
     probes = load_probes(data_dir("backports") / "probes")
-    return run_probes(probes, inspect_tree(build.build_dir, build.toolchain), cache.root, jobs)
+    return run_probes(probes, ktree or inspect_tree(build.build_dir, build.toolchain), cache.root, jobs)
 
 
 def render(template: str, **ctx) -> str:
-    env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(data_dir("recipes"))),
-                             keep_trailing_newline=True, undefined=jinja2.StrictUndefined)
-    return env.get_template(template).render(version=__version__, **ctx)
+    from .templates import render as _render
+    return _render(template, version=__version__, **ctx)
 
 
 def _copy(src_root: Path, rel: str, dst: Path, files: tuple[str, ...] = ()) -> bool:
@@ -142,102 +141,163 @@ def _patches_for(tree: Path, copied: list[str]) -> list[Path]:
 
 def generate(cache, src: SourceTree, build: BuildTree, cat: Catalog, modules: list[Module],
              out: Path, jobs: int, target_id: str | None = None, ysrc: SourceTree | None = None,
-             skipped: dict[str, str] | None = None, pristine: bool = False) -> Generated:
+             skipped: dict[str, str] | None = None, pristine: bool = False, ktree=None) -> Generated:
     """pristine: the sources as copied, nothing adapted (no patches, SmPL, shims, compat headers;
     compat.h is empty) — for `ofedtool gap`, which measures what the adaptation has to cover."""
-    from .cocci import run_smpl
-    from .patches import apply_patches
-    from .probes import render_config_h
-    from .rules import load_smpl_rules
-
-    bp = data_dir("backports")
-    out = Path(out).absolute()
+    out = check_output(out)  # a foreign directory is refused before any work, and again at the swap
     key = inputs_key(src, build, modules, ysrc, skipped)
     same = _unchanged(out, key)
     if same is not None:
         # Nothing that decides the tree changed: keep it as it is, so kbuild's own
         # incrementality makes a re-build a no-op.
         ui.info(f"[generate] {out} is up to date (inputs {key[:12]})")
-        return Generated(out, modules, same["probes"]["results"], same, {"total": len(same["probes"]["results"]),
+        return Generated(out, modules, same.features, same, {"total": len(same.features),
                                                                          "ran": 0, "cached": 0, "seconds": 0.0,
                                                                          "skipped": True})
     with ui.stage("probes", f"feature probes against {build.release}"):
-        run = run_feature_probes(cache, build, jobs)
+        run = run_feature_probes(cache, build, jobs, ktree)
     features = dict(sorted(run.results.items()))
     ui.info(f"[probes] {len(features)} probes: {run.ran} ran, {run.cached} cached, {run.seconds:.1f}s; "
             f"{sum(features.values())} features present, {len(features) - sum(features.values())} absent")
 
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.parent / f".{out.name}.tmp-{os.getpid()}"
-    shutil.rmtree(tmp, ignore_errors=True)
+    tmp = temp_beside(out)
+    w = _Work(cache, src, ysrc, cat, modules, tmp, jobs, features, source_dir(build.build_dir))
     try:
         with ui.stage("generate", f"{len(modules)} modules from {src.version} for {build.release}"):
-            copied = _copy_sources(src, ysrc, cat, modules, tmp)
-            patches = [] if pristine else _patches_for(tmp, copied)
-            results = apply_patches(tmp, patches, bp)
-            for r in results:
-                moved = [h for h in r.hunks if h.offset or h.fuzz]
-                note = f" ({len(moved)} hunks with offset/fuzz)" if moved else ""
-                ui.debug(f"patch {r.patch}: {len(r.hunks)} hunks{note}")
-                for h in moved:
-                    ui.warn(f"patch {r.patch}: hunk #{h.index} applied with offset {h.offset}, fuzz {h.fuzz}")
-            smpl_done = []
-            for rule in [] if pristine else load_smpl_rules():
-                if not rule.active(features):
-                    smpl_done.append({"file": rule.file, "when": rule.when, "active": False})
-                    continue
-                files = rule.targets(tmp)
-                res = run_smpl(bp / "smpl" / rule.file, tmp, files, jobs=jobs,
-                               cache_dir=cache.root)
-                changed = sorted(f.file for f in res.files if f.changed)
-                ui.debug(f"smpl {rule.file}: {len(files)} files, {len(changed)} changed")
-                smpl_done.append({"file": rule.file, "when": rule.when, "active": True,
-                                  "sha256": _sha(bp / "smpl" / rule.file), "changed": changed})
-            features.update(run_core_probes(tmp, load_core_probes(), source_dir(build.build_dir)))
-            features = dict(sorted(features.items()))
-            if pristine:
-                shim_rows, off_rows = [], []
-                (tmp / "compat" / "include").mkdir(parents=True)
-                (tmp / "compat" / "compat.h").write_text("/* ofedtool gap: pristine tree, no compat */\n")
-                (tmp / "compat" / "config.h").write_text("")
-            else:
-                shim_rows = _apply_shims(tmp, features, modules, cache, jobs)
-                off_rows = _switch_off(tmp, features, modules)
-                shutil.copytree(bp / "compat", tmp / "compat")
-                (tmp / "compat" / "config.h").write_text(render_config_h(features))
-            dirs = sorted({m.dir for m in modules})
-            (tmp / "Kbuild").write_text(render("Kbuild.j2", dirs=dirs))
-            (tmp / "Makefile").write_text(render("Makefile.j2", kconfig=kconfig_line(cat, modules)))
-            manifest = {
-                "ofedtool": __version__,
-                "inputs": key,
-                "source": src.manifest(),
-                "target": {"id": target_id or build.target_id, "release": build.release,
-                           **{k: v for k, v in build.manifest().items()
-                              if k not in ("build_dir", "release", "target")}},
-                "modules": [{"name": m.name, "dir": m.dir, "rule": m.rule, "class": m.cls} for m in modules],
-                "copied": copied,
-                "target_source": ysrc.manifest() if ysrc else None,
-                "skipped": dict(sorted((skipped or {}).items())),
-                "shims": shim_rows,
-                "off": off_rows,
-                "patches": [{"patch": r.patch, "sha256": r.sha256, "files": list(r.files),
-                             "hunks": [{"index": h.index, "offset": h.offset, "fuzz": h.fuzz} for h in r.hunks]}
-                            for r in results],
-                "smpl": smpl_done,
-                "probes": {"tree_id": run.tree_id, "results": features},
-                # Active compat: absent features whose compat does something for this X. The
-                # rest of the probes are inventory (what the target lacks that X does not need).
-                "compat": {"active": [] if pristine else active_compat(bp, tmp, features, results, smpl_done),
-                           "absent": sorted(k for k, v in features.items() if not v)},
-            }
-            (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
-        _replace_dir(tmp, out)
+            parts = {"shims": [], "patches": [], "smpl": []}
+            for step in PRISTINE if pristine else ADAPTED:
+                parts.update(step(w))
+            features = w.features
+            manifest = Manifest(
+                ofedtool=__version__,
+                inputs=key,
+                source=src.manifest(),
+                target={"id": target_id or build.target_id, "release": build.release,
+                        **{k: v for k, v in build.manifest().items()
+                           if k not in ("build_dir", "release", "target")}},
+                modules=tuple(ModuleEntry(m.name, m.dir, m.rule, m.cls) for m in modules),
+                target_source=ysrc.manifest() if ysrc else None,
+                skipped=dict(sorted((skipped or {}).items())),
+                probes={"tree_id": run.tree_id, "results": features},
+                **parts,
+            )
+            manifest.write(tmp)
+        replace_dir(tmp, out)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return Generated(out, modules, features, manifest,
                      {"total": len(features), "ran": run.ran, "cached": run.cached, "seconds": run.seconds})
+
+
+# ---------------------------------------------------------------- the steps
+#
+# Each step works on the tree being written and returns its part of the manifest. generate runs
+# ADAPTED; `ofedtool gap` runs PRISTINE, the same plan without the adaptation steps.
+
+
+@dataclass
+class _Work:
+    cache: object
+    src: SourceTree
+    ysrc: SourceTree | None
+    cat: Catalog
+    modules: list[Module]
+    tree: Path                         # the temporary tree, renamed into place at the end
+    jobs: int
+    features: dict[str, bool]          # the target's probes; core probes join them
+    target_src: Path                   # the target's source tree (include/), for same_as_target core probes
+    copied: list[str] = field(default_factory=list)
+    patched: list = field(default_factory=list)      # patches.PatchResult
+    smpl: list[dict] = field(default_factory=list)
+
+
+def copy_step(w: _Work) -> dict:
+    w.copied = _copy_sources(w.src, w.ysrc, w.cat, w.modules, w.tree)
+    return {"copied": tuple(w.copied)}
+
+
+def patches_step(w: _Work) -> dict:
+    from .patches import apply_patches
+    w.patched = apply_patches(w.tree, _patches_for(w.tree, w.copied), data_dir("backports"))
+    for r in w.patched:
+        moved = [h for h in r.hunks if h.offset or h.fuzz]
+        note = f" ({len(moved)} hunks with offset/fuzz)" if moved else ""
+        ui.debug(f"patch {r.patch}: {len(r.hunks)} hunks{note}")
+        for h in moved:
+            ui.warn(f"patch {r.patch}: hunk #{h.index} applied with offset {h.offset}, fuzz {h.fuzz}")
+    return {"patches": [{"patch": r.patch, "sha256": r.sha256, "files": list(r.files),
+                         "hunks": [{"index": h.index, "offset": h.offset, "fuzz": h.fuzz} for h in r.hunks]}
+                        for r in w.patched]}
+
+
+def smpl_step(w: _Work) -> dict:
+    from .cocci import run_smpl
+    from .rules import load_smpl_rules
+    bp = data_dir("backports")
+    for rule in load_smpl_rules():
+        if not rule.active(w.features):
+            w.smpl.append({"file": rule.file, "when": rule.when, "active": False})
+            continue
+        files = rule.targets(w.tree)
+        res = run_smpl(bp / "smpl" / rule.file, w.tree, files, jobs=w.jobs, cache_dir=w.cache.root)
+        changed = sorted(f.file for f in res.files if f.changed)
+        ui.debug(f"smpl {rule.file}: {len(files)} files, {len(changed)} changed")
+        w.smpl.append({"file": rule.file, "when": rule.when, "active": True,
+                       "sha256": _sha(bp / "smpl" / rule.file), "changed": changed})
+    return {"smpl": w.smpl}
+
+
+def core_probes_step(w: _Work) -> dict:
+    """OFED_CORE_* facts: what X's core headers (as copied, and adapted) offer the ULPs."""
+    w.features.update(run_core_probes(w.tree, load_core_probes(), w.target_src))
+    w.features = dict(sorted(w.features.items()))
+    return {}
+
+
+def shims_step(w: _Work) -> dict:
+    return {"shims": _apply_shims(w.tree, w.features, w.modules, w.cache, w.jobs)}
+
+
+def off_step(w: _Work) -> dict:
+    return {"off": _switch_off(w.tree, w.features, w.modules)}
+
+
+def compat_step(w: _Work) -> dict:
+    from .probes import render_config_h
+    shutil.copytree(data_dir("backports") / "compat", w.tree / "compat")
+    (w.tree / "compat" / "config.h").write_text(render_config_h(w.features))
+    return {}
+
+
+def no_compat_step(w: _Work) -> dict:
+    (w.tree / "compat" / "include").mkdir(parents=True)
+    (w.tree / "compat" / "compat.h").write_text("/* ofedtool gap: pristine tree, no compat */\n")
+    (w.tree / "compat" / "config.h").write_text("")
+    return {}
+
+
+def kbuild_step(w: _Work) -> dict:
+    dirs = sorted({m.dir for m in w.modules})
+    (w.tree / "Kbuild").write_text(render("Kbuild.j2", dirs=dirs))
+    (w.tree / "Makefile").write_text(render("Makefile.j2", kconfig=kconfig_line(w.cat, w.modules)))
+    return {}
+
+
+def compat_inventory_step(w: _Work) -> dict:
+    # Active compat: absent features whose compat does something for this X. The rest of the
+    # probes are inventory (what the target lacks that X does not need).
+    return {"compat": {"active": active_compat(data_dir("backports"), w.tree, w.features, w.patched, w.smpl),
+                       "absent": sorted(k for k, v in w.features.items() if not v)}}
+
+
+def absent_inventory_step(w: _Work) -> dict:
+    return {"compat": {"active": [], "absent": sorted(k for k, v in w.features.items() if not v)}}
+
+
+ADAPTED = (copy_step, patches_step, smpl_step, core_probes_step, shims_step, off_step, compat_step, kbuild_step,
+           compat_inventory_step)
+PRISTINE = (copy_step, core_probes_step, no_compat_step, kbuild_step, absent_inventory_step)
 
 
 def _apply_shims(tree: Path, features: dict[str, bool], modules: list[Module], cache, jobs: int) -> list[dict]:
@@ -374,20 +434,6 @@ def inputs_key(src: SourceTree, build: BuildTree, modules: list[Module], ysrc: S
     return h.hexdigest()
 
 
-def _unchanged(out: Path, key: str) -> dict | None:
-    try:
-        m = json.loads((out / "manifest.json").read_text())
-    except (OSError, ValueError):
-        return None
-    return m if m.get("inputs") == key else None
-
-
-def _replace_dir(new: Path, final: Path) -> None:
-    """Swap a complete new tree into place; the old one (if any) is removed only afterwards."""
-    if final.exists():
-        old = final.parent / f".{final.name}.old-{os.getpid()}"
-        os.rename(final, old)
-        os.rename(new, final)
-        shutil.rmtree(old, ignore_errors=True)
-    else:
-        os.rename(new, final)
+def _unchanged(out: Path, key: str) -> Manifest | None:
+    m = Manifest.peek(out)
+    return m if m is not None and m.inputs == key else None

@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
 from . import ui
-from .apt import Apt, parse_depends, require, unpack
+from .apt import Apt, parse_depends, unpack
+from .proc import require, run
 from .catalog import Target
 from .errors import OfedError
 from .headers import BuildTree
@@ -58,8 +58,8 @@ def fetch_image(cache, target: Target, build: BuildTree, offline: bool = False) 
     require("depmod", "kmod")
     version = headers_version(build)
     for name in (f"linux-image-{build.release}", f"linux-image-{build.release}-unsigned"):
-        if cache.path(f"images/{name}_{version}", "manifest.json").exists():
-            return _image(cache.path(f"images/{name}_{version}"), build.release, name, version)
+        if (got := cache.get(f"images/{name}_{version}")) is not None:
+            return _image(got, build.release, name, version)
     apt = Apt(cache, tuple(target.suites), arch=target.arch, offline=offline)
     apt.update()
     tried = image_candidates(apt, build, version)
@@ -68,8 +68,8 @@ def fetch_image(cache, target: Target, build: BuildTree, offline: bool = False) 
         raise OfedError(f"kernel image for {build.release}: none of {', '.join(tried)} has version {version} "
                         f"in Debian suites {', '.join(target.suites)}")
     rel = f"images/{pkg}_{version}"
-    entry = cache.path(rel)
-    if not (entry / "manifest.json").exists():
+    entry = cache.get(rel)
+    if entry is None:
         deb = apt.download(pkg, version)
 
         def create(tmp: Path) -> None:
@@ -101,7 +101,4 @@ def _image(entry: Path, release: str, pkg: str, version: str) -> KernelImage:
 
 
 def _run(cmd: list[str], what: str) -> None:
-    p = subprocess.run(cmd, capture_output=True, text=True)
-    if p.returncode != 0:
-        err = (p.stderr.strip().splitlines() or ["(no output)"])[-1]
-        raise OfedError(f"{what} failed: {err}")
+    run(cmd, what=what, package="dpkg" if cmd[0].endswith("dpkg-deb") else "")

@@ -1,4 +1,5 @@
-"""How we call a target kernel's kbuild: what the build tree is, which compiler, which make line."""
+"""The kernel build tree, and how we call its kbuild: every reader of a build tree lives here
+(release, .config, Module.symvers, headers' source dir, compiler), then the make line."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import re
 import shutil
 import subprocess
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -37,17 +38,39 @@ _ARCH_SYMBOLS = (
 
 @dataclass(frozen=True)
 class KernelTree:
-    build_dir: Path
+    """The one type of a target kernel's build tree. A headers provider (ofedtool/headers)
+    makes it with what it knows (where, which release, whose packages, which toolchain);
+    inspect() completes it once per run with what kbuild needs (compiler, arch, tools)."""
+    build_dir: Path     # make -C here
     release: str  # what `uname -r` and vermagic say, e.g. 6.1.0-56-amd64
-    cc: str  # compiler program passed as CC=
-    arch: str  # SRCARCH, e.g. x86
+    cc: str = ""  # compiler program passed as CC= (inspect)
+    arch: str = ""  # SRCARCH, e.g. x86 (inspect)
     # Further make variables (LD=, AR=, ...): the binutils of a fetched toolchain; empty means
     # the names the kernel's Makefile derives from CROSS_COMPILE, found on PATH.
     tools: tuple[tuple[str, str], ...] = ()
+    target_id: str = "local"    # catalog id, or "local"
+    provenance: dict = field(default_factory=dict, compare=False)  # the headers provider's (packages...)
+    # The target's own compiler and binutils (ofedtool/toolchain.py) when its catalog file
+    # declares them; None builds with the host's compiler (choose_compiler).
+    toolchain: Toolchain | None = None
 
     def make_vars(self, cc: str | None = None) -> list[str]:
         """CC= and the other tool variables for make (cc: CC as given, e.g. behind ccache)."""
         return [f"CC={cc or self.cc}", *(f"{k}={v}" for k, v in self.tools)]
+
+    def manifest(self) -> dict:
+        # the entry's name, not its path: a generated tree's manifest must not depend on the cache's place
+        tc = {"toolchain": {"entry": self.toolchain.root.name,
+                            "packages": [f"{p['package']}={p['version']}" for p in self.toolchain.packages]}
+              } if self.toolchain else {}
+        return {"build_dir": str(self.build_dir), "release": self.release, "target": self.target_id,
+                **self.provenance, **tc}
+
+
+def inspect(tree: KernelTree) -> KernelTree:
+    """The provider's tree, checked and completed with its compiler, arch and tools."""
+    found = inspect_tree(tree.build_dir, tree.toolchain)
+    return replace(tree, build_dir=found.build_dir, cc=found.cc, arch=found.arch, tools=found.tools)
 
 
 def inspect_tree(build_dir: Path, toolchain: Toolchain | None = None) -> KernelTree:
@@ -61,16 +84,17 @@ def inspect_tree(build_dir: Path, toolchain: Toolchain | None = None) -> KernelT
     programs = toolchain_programs(build_dir, toolchain) if toolchain else {}
     return KernelTree(
         build_dir=build_dir,
-        release=_release(build_dir),
+        release=kernel_release(build_dir),
         cc=programs.pop("CC") if programs else choose_compiler(build_dir),
         arch=_arch(build_dir),
         tools=tuple(sorted(programs.items())),
+        toolchain=toolchain,
     )
 
 
 def compiler_text(build_dir: Path) -> str:
     """CONFIG_CC_VERSION_TEXT: what `$(CC) --version | head -1` said when the kernel was built."""
-    text = _config_values(Path(build_dir)).get("CONFIG_CC_VERSION_TEXT", "").strip('"')
+    text = config_values(Path(build_dir)).get("CONFIG_CC_VERSION_TEXT", "").strip('"')
     if not text:
         raise OfedError(f"{build_dir}/.config has no CONFIG_CC_VERSION_TEXT: cannot tell which compiler built the kernel")
     return text
@@ -112,7 +136,9 @@ def source_dir(build_dir: Path) -> Path:
     )
 
 
-def _release(build_dir: Path) -> str:
+def kernel_release(build_dir: Path) -> str:
+    """`uname -r` of the kernel the tree builds for."""
+    build_dir = Path(build_dir)
     # utsrelease.h first: Debian's include/config/kernel.release says "6.1.192" while the
     # kernel (and vermagic) say "6.1.0-56-amd64" because .kernelvariables overrides KERNELRELEASE.
     uts = build_dir / "include" / "generated" / "utsrelease.h"
@@ -127,7 +153,7 @@ def _release(build_dir: Path) -> str:
 
 
 def _arch(build_dir: Path) -> str:
-    config = _config_values(build_dir)
+    config = config_values(build_dir)
     for symbol, arch in _ARCH_SYMBOLS:
         if config.get(symbol) == "y":
             return arch
@@ -138,7 +164,9 @@ def _arch(build_dir: Path) -> str:
     raise OfedError(f"cannot tell the architecture of kernel build tree {build_dir} from its .config")
 
 
-def _config_values(build_dir: Path) -> dict[str, str]:
+def config_values(build_dir: Path) -> dict[str, str]:
+    """The tree's .config: CONFIG_X → value (=y, =m, a quoted string...)."""
+    build_dir = Path(build_dir)
     values = {}
     for line in _read(build_dir / ".config").splitlines():
         key, sep, value = line.partition("=")
@@ -220,6 +248,33 @@ def make_args(tree: KernelTree, m_dir: Path, jobs: int, extra: Sequence[str] = (
     """A kbuild make for M=m_dir: -j{jobs}, or no -j under a jobserver (ofedtool.jobserver)."""
     from .jobserver import jobs_args
     return ["make", "-C", str(tree.build_dir), f"M={m_dir}", *tree.make_vars(), *jobs_args(jobs, js), *extra]
+
+
+@dataclass(frozen=True)
+class Export:
+    crc: int
+    symbol: str
+    module: str     # exporting module path without .ko, e.g. drivers/infiniband/core/ib_core
+    kind: str       # EXPORT_SYMBOL | EXPORT_SYMBOL_GPL
+
+
+def read_symvers(path: Path, missing_ok: bool = False) -> dict[str, Export]:
+    """Module.symvers (a kernel's, or an M= build's): crc <tab> symbol <tab> module <tab>
+    export-type [<tab> namespace]."""
+    path = Path(path)
+    if missing_ok and not path.exists():
+        return {}
+    out = {}
+    for line in _read(path).splitlines():
+        f = line.split("\t")
+        if len(f) < 4:
+            continue
+        try:
+            crc = int(f[0], 16)
+        except ValueError:
+            continue
+        out[f[1]] = Export(crc, f[1], f[2], f[3])
+    return out
 
 
 _TREE_IDS: dict[tuple, str] = {}

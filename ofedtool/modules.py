@@ -8,14 +8,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .catalog import data_dir
+from .defaults import DEFAULT_MODULES
 from .errors import OfedError
 
 RULES = ("upstream", "target", "inbox")
-
-# --modules when not given: the whole RDMA stack the target ships (group "stack" of
-# modules.toml), narrowed per target to what its .config builds (pipeline.buildable).
-DEFAULT_MODULES = "stack"
-
 
 @dataclass(frozen=True)
 class Module:
@@ -78,7 +74,10 @@ def select(cat: Catalog, spec: str | None) -> list[Module]:
 
     Modules that share a kbuild directory and a Kconfig switch come along together (the core
     directory builds ib_core, ib_cm, iw_cm and rdma_cm from one symbol)."""
-    words = [w.strip() for w in (spec or DEFAULT_MODULES).split(",") if w.strip()]
+    words = [w.strip() for w in (DEFAULT_MODULES if spec is None else spec).split(",") if w.strip()]
+    if not words:
+        # An empty --modules (an unset CI variable) must not quietly build the default set.
+        raise OfedError(f"--modules {spec!r}: give at least one module or group: {', '.join(sorted(cat.groups))}")
     want: set[str] = set()
     seen: set[str] = set()
     while words:

@@ -18,14 +18,14 @@ from unidiff.constants import LINE_TYPE_ADDED, LINE_TYPE_CONTEXT, LINE_TYPE_NO_N
 
 from ofedtool import ui
 from ofedtool.cache import atomic_write
-from ofedtool.errors import OfedError
+from ofedtool.errors import Failed
 
 _DEV_NULL = "/dev/null"
 _CONTEXT = 3
 
 
-class PatchError(OfedError):
-    pass
+class PatchError(Failed):
+    """A rule did not apply to this X: the backport is bad, not the command line."""
 
 
 @dataclass(frozen=True)

@@ -1,21 +1,72 @@
-"""The visible pipeline: resolve → fetch → generate → build. Commands call these stages."""
+"""The library: resolve → fetch → generate → build → package → vmtest → check → release.
+
+Every stage takes typed requests and never sees argparse: a `Selection` (which X, which Y,
+which modules, where X comes from), `BuildOptions` (jobs, output, ccache), the package
+`Options`, and a `Session` (the cache, --offline). `ofedtool.commands` only translates the
+command line into these, calls a function here and prints. A stage that needs another calls
+it here (vmtest without --tree builds; release runs the check matrix), never a command.
+
+Every default is written once, in ofedtool/defaults.py.
+"""
 
 from __future__ import annotations
 
-import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from . import ui
+from .defaults import DEFAULT_JOBS, DEFAULT_MODULES, DEFAULT_SOURCE, SOURCES  # noqa: F401  (the API's defaults)
 from .catalog import parse_from, resolve_target
 from .errors import OfedError
+from .fsutil import check_output
 from .headers import BuildTree, fetch_headers, is_local
-from .modules import DEFAULT_MODULES, Catalog, Module, in_source, load_catalog, select
+from .kbuild import KernelTree, config_values, inspect
+from .modules import Catalog, Module, in_source, load_catalog, select
 from .sources import SourceTree, fetch_source
 
 if TYPE_CHECKING:
     from .exports import SourceIndex
+
+
+@dataclass(frozen=True)
+class Session:
+    """Where things are kept and whether remotes may be reached."""
+    cache: object          # ofedtool.cache.Cache
+    offline: bool = False
+
+
+@dataclass(frozen=True)
+class Selection:
+    """What to backport: X (from_), onto Y (kernel), which modules, X's provider."""
+    kernel: str
+    from_: str
+    modules: str = DEFAULT_MODULES
+    source: str = DEFAULT_SOURCE
+    git_url: str | None = None
+    leave: tuple[str, ...] = ()    # distro modules left to the distro (parse_leave's names)
+
+    @property
+    def whole_stack(self) -> bool:
+        """The default selection: every module the target ships, so one left behind is a failure."""
+        return self.modules == DEFAULT_MODULES
+
+    def argv(self) -> list[str]:
+        """The same selection as `ofedtool build` options (check's child processes)."""
+        return ["--kernel", self.kernel, "--from", self.from_, "--modules", self.modules,
+                "--source", self.source, *(["--git-url", self.git_url] if self.git_url else []),
+                *(["--leave", ",".join(self.leave)] if self.leave else [])]
+
+
+@dataclass(frozen=True)
+class BuildOptions:
+    jobs: int = DEFAULT_JOBS
+    output: Path | None = None     # default build/<target>-<release>_from-<X>
+    ccache: bool | None = None     # None: when ccache is installed
+
+    def argv(self) -> list[str]:
+        return ["-j", str(self.jobs), *(["-o", str(self.output)] if self.output else []),
+                *({True: ["--ccache"], False: ["--no-ccache"]}.get(self.ccache, []))]
 
 
 @dataclass
@@ -28,29 +79,9 @@ class Inputs:
     target_source: SourceTree | None = None
     skipped: dict[str, str] = field(default_factory=dict)  # module → why it is not built
     left: tuple[str, ...] = ()  # --leave: distro modules not rebuilt; blacklisted by our packages
+    ktree: KernelTree | None = None  # the kernel build tree, inspected once per run
     exporters: SourceIndex | None = None   # the target source's exporter index (the ABI gate)
     no_exporters: str = ""                 # why there is none
-
-
-def add_pipeline_arguments(p, output: bool = True) -> None:
-    p.add_argument("--kernel", required=True, metavar="Y", help="target kernel: catalog id/alias or build dir")
-    p.add_argument("--from", dest="from_", required=True, metavar="X", help="upstream release: 6.12, 6.12.117, v6.12")
-    add_modules_argument(p)
-    p.add_argument("-j", "--jobs", type=int, default=os.cpu_count() or 1, help="parallel jobs (default: cores)")
-    p.add_argument("--source", choices=("git", "debian", "auto"), default="auto",
-                   help="where --from comes from (auto: git, falling back to Debian's linux-source)")
-    p.add_argument("--git-url", help="git remote for --source git (default: kernel.org linux stable)")
-    if output:
-        p.add_argument("-o", "--output", type=Path, help="output directory (default build/<kernel>-<X>)")
-
-
-def add_modules_argument(p) -> None:
-    p.add_argument("--modules", default=DEFAULT_MODULES,
-                   help=f"modules or groups (default {DEFAULT_MODULES}: every RDMA module the target ships, "
-                        f"plus rxe and siw; core,rxe,siw for the core alone)")
-    p.add_argument("--leave", default="", metavar="MOD[,MOD]",
-                   help="distro modules importing from ours that are not rebuilt: the build passes with "
-                        "them, and the packages blacklist them in modprobe.d (they would not load)")
 
 
 def parse_leave(text: str | None) -> tuple[str, ...]:
@@ -74,20 +105,31 @@ def apply_leave(modules: list[Module], left: tuple[str, ...]) -> list[Module]:
     return keep
 
 
-def resolve_and_fetch(args, cache) -> Inputs:
+def require_jobs(jobs: int) -> int:
+    if jobs < 1:
+        raise OfedError(f"--jobs {jobs}: must be at least 1")
+    return jobs
+
+
+def resolve_and_fetch(session: Session, sel: Selection, output: Path | None = None) -> Inputs:
     # Resolve everything that can be checked locally before any download.
-    spec = parse_from(args.from_)
-    target = None if is_local(args.kernel) else resolve_target(args.kernel)
+    spec = parse_from(sel.from_)
+    if is_local(sel.kernel):
+        from .headers import local
+        local.fetch(sel.kernel)  # a wrong path fails now, not after a 146 MiB source download
+    target = None if is_local(sel.kernel) else resolve_target(sel.kernel)
     cat = load_catalog()
-    left = parse_leave(getattr(args, "leave", ""))
-    modules = apply_leave(select(cat, args.modules), left)
-    ui.info(f"[resolve] --from {args.from_} → {spec.series}{'.' + str(spec.sublevel) if spec.sublevel is not None else ' (newest)'}; "
-            f"--kernel {args.kernel} → {target.id if target else args.kernel}; "
+    modules = apply_leave(select(cat, sel.modules), sel.leave)
+    if output is not None:
+        check_output(output)  # a foreign -o is refused before any download
+    ui.info(f"[resolve] --from {sel.from_} → {spec.series}{'.' + str(spec.sublevel) if spec.sublevel is not None else ' (newest)'}; "
+            f"--kernel {sel.kernel} → {target.id if target else sel.kernel}; "
             f"modules: {', '.join(m.name for m in modules)}")
     with ui.stage("fetch", "upstream source and target build tree"):
-        src = fetch_source(cache, spec, args.source, args.git_url, args.offline)
-        _, build = fetch_headers(cache, args.kernel, args.offline)
+        src = fetch_source(session.cache, spec, sel.source, sel.git_url, session.offline)
+        _, build = fetch_headers(session.cache, sel.kernel, session.offline)
     ui.info(f"[fetch] source {src.version} ({src.provider}); target {build.release}")
+    build = ktree = inspect(build)  # the one kernel tree of this run, inspected once
     modules, absent = in_source(modules, src.path)
     for name in absent:
         ui.info(f"[resolve] {name}: not in {src.version} (its Makefile does not build it)")
@@ -103,22 +145,21 @@ def resolve_and_fetch(args, cache) -> Inputs:
                             f"target kernel's own source: use a catalog --kernel, not a build directory")
         from .sources.debian import fetch_target_source
         with ui.stage("fetch", f"{target.id}'s own source for the ULPs"):
-            ysrc = fetch_target_source(cache, target, hv, args.offline)
-    exporters, why = _exporters(cache, target, build, cat, hv if target else None, args.offline)
-    return Inputs(src, build, cat, modules, target.id if target else "local", ysrc, skipped, left, exporters, why)
+            ysrc = fetch_target_source(session.cache, target, hv, session.offline)
+    exporters, why = _exporters(session, target, ktree, cat, hv if target else None)
+    return Inputs(src, build, cat, modules, target.id if target else "local", ysrc, skipped, sel.leave, ktree, exporters, why)
 
 
-def _exporters(cache, target, build: BuildTree, cat: Catalog, headers_version: str | None,
-               offline: bool) -> tuple[SourceIndex | None, str]:
+def _exporters(session: Session, target, ktree: KernelTree, cat: Catalog,
+               headers_version: str | None) -> tuple[SourceIndex | None, str]:
     """The ABI gate's index of the target's own source, or None and why not (a local build
     dir has no source package; offline with nothing cached)."""
     if target is None:
         return None, "a local build dir has no target source to read the exporters from"
     from .exports import fetch_index
-    from .kbuild import inspect_tree
     try:
-        return fetch_index(cache, target, headers_version, inspect_tree(build.build_dir, build.toolchain).arch,
-                           cat.include_paths, offline), ""
+        return fetch_index(session.cache, target, headers_version, ktree.arch, cat.include_paths,
+                           session.offline), ""
     except OfedError as e:
         ui.warn(f"abi: the ABI gate cannot run: {e}")
         return None, str(e)
@@ -129,11 +170,7 @@ def buildable(modules: list[Module], build: BuildTree) -> tuple[list[Module], di
     target's own .config builds them (its subsystem, its netdev driver): one whose Kconfig
     symbol the target leaves unset is reported and skipped, never silently dropped and never
     forced on."""
-    config = {}
-    for line in (build.build_dir / ".config").read_text(errors="replace").splitlines():
-        if line.startswith("CONFIG_") and "=" in line:
-            k, _, v = line.partition("=")
-            config[k.removeprefix("CONFIG_")] = v
+    config = {k.removeprefix("CONFIG_"): v for k, v in config_values(build.build_dir).items()}
     keep, skipped = [], {}
     for m in modules:
         # An empty value switches a directory sibling off; it is no condition on the target.
@@ -145,13 +182,170 @@ def buildable(modules: list[Module], build: BuildTree) -> tuple[list[Module], di
     return keep, skipped
 
 
-def output_dir(args, inputs: Inputs) -> Path:
-    if getattr(args, "output", None):
-        return args.output
+def output_dir(opts: BuildOptions, inputs: Inputs) -> Path:
+    if opts.output:
+        return opts.output
     return Path("build") / f"{inputs.target_id}-{inputs.build.release}_from-{inputs.source.version}"
 
 
-def require_jobs(jobs: int) -> int:
-    if jobs < 1:
-        raise OfedError(f"--jobs {jobs}: must be at least 1")
-    return jobs
+# ---------------------------------------------------------------- generate, build, gap
+
+
+def generate(session: Session, sel: Selection, opts: BuildOptions):
+    """The generate stage alone: the backported source tree (generate.Generated), written under
+    the output's lock so a concurrent run into the same -o waits."""
+    from .fsutil import output_lock
+    require_jobs(opts.jobs)
+    inp = resolve_and_fetch(session, sel, opts.output)
+    with output_lock(output_dir(opts, inp)):
+        return _generate_tree(session, sel, opts, inp)
+
+
+def _generate_tree(session: Session, sel: Selection, opts: BuildOptions, inp: Inputs,
+                   pristine: bool = False, out: Path | None = None):
+    """The backported (or, pristine, the unadapted) tree, for a caller holding the output's lock."""
+    from .generate import generate as _generate
+    return _generate(session.cache, inp.source, inp.build, inp.catalog, inp.modules, out or output_dir(opts, inp),
+                     opts.jobs, inp.target_id, inp.target_source, inp.skipped, pristine=pristine, ktree=inp.ktree)
+
+
+@dataclass(frozen=True)
+class Built:
+    """One `build`: the inputs, the generated tree, the judged compile and its record."""
+    inputs: Inputs
+    generated: object      # generate.Generated
+    result: object         # build.BuildResult
+    record: object         # tree.BuildRecord (written to the tree's result.json)
+    packages: dict | None = None
+    consumers: object = None   # consumers.Verdict: stranded and left distro modules
+
+
+def build(session: Session, sel: Selection, opts: BuildOptions, package: object | None = None,
+          package_dir: Path | None = None) -> Built:
+    """generate + compile + judge; with package (package.Options), packages after a passing build."""
+    from .fsutil import output_lock
+    require_jobs(opts.jobs)
+    if opts.output is not None:
+        from .build import check_build_path
+        check_build_path(opts.output)  # before fetch and generate write anything there
+    inp = resolve_and_fetch(session, sel, opts.output)
+    with output_lock(output_dir(opts, inp)):  # a second build into the same -o waits for this one
+        return _build(session, sel, opts, inp, package, package_dir)
+
+
+def _build(session: Session, sel: Selection, opts: BuildOptions, inp: Inputs, package, package_dir) -> Built:
+    from . import jobserver
+    from .build import compile_tree
+    from .consumers import judge_consumers
+    from .tree import BuildRecord
+    g = _generate_tree(session, sel, opts, inp)
+    ktree = inp.ktree
+    js = jobserver.from_environ()
+    jobs = f"a shared jobserver ({js.jobs or '?'} jobs in all)" if js else f"-j{opts.jobs}"
+    with ui.stage("build", f"make with {jobs} against {ktree.release} (CC={ktree.cc})"):
+        res = compile_tree(g.out, ktree, inp.modules, opts.jobs, ccache=opts.ccache, exporters=inp.exporters,
+                           no_abi=inp.no_exporters)
+    found = consumers(session, inp)
+    # The default selection is the whole stack the target ships: a module it strands is one that
+    # could not be rebuilt, and fails the build. An explicit --modules is a partial stack by
+    # choice: its stranded modules are reported (and recorded), not a failure.
+    verdict = judge_consumers(found, inp.left, strict=sel.whole_stack, partial=sel.modules)
+    for name in verdict.unknown_left:
+        ui.warn(f"--leave {name}: {inp.build.release} ships no module of that name importing from ours; "
+                f"nothing to blacklist")
+    ok = res.ok and verdict.ok
+    record = BuildRecord(ok=ok, output=str(g.out), source=inp.source.manifest(), kernel=inp.build.release,
+                         target=inp.target_id, probes=g.probe_stats, skipped=inp.skipped, build=res.as_dict(),
+                         consumers=found, stranded=verdict.stranded, left=verdict.left,
+                         stranded_fail=verdict.strict, off=list(g.manifest.off))
+    record.write(g.out)
+    packages = None
+    if package is not None and ok:
+        from .package import package as make_packages
+        packages = make_packages(g.out, package_dir or default_package_dir(g.out), package, session.cache)
+    return Built(inp, g, res, record, packages, verdict)
+
+
+def consumers(session: Session, inp: Inputs) -> list[dict] | None:
+    """Distro modules importing from the modules we replace (ofedtool/consumers.py); None when
+    it cannot be told (a local build dir, or the image package is unavailable)."""
+    from .consumers import find_consumers
+    if inp.target_id == "local":
+        ui.warn("consumers: a local build dir has no image package to scan; distro RDMA consumers unknown")
+        return None
+    try:
+        found = find_consumers(session.cache, resolve_target(inp.target_id), inp.build, inp.modules,
+                               session.offline)
+    except OfedError as e:
+        ui.warn(f"consumers: cannot scan {inp.build.release}'s modules: {e}")
+        return None
+    for x in found:
+        if x.name not in inp.left:
+            ui.warn(f"consumer {x.name} ({x.path}) imports from {', '.join(x.imports_from)}: it will fail to "
+                    f"load against our modules (disagrees about version of symbol); rebuild it or --leave it")
+    return [x.as_dict() for x in found]
+
+
+@dataclass(frozen=True)
+class Gap:
+    inputs: Inputs
+    generated: object
+    result: object         # build.BuildResult of the pristine tree
+    apis: list             # gap.Api, most errors first
+
+
+def gap(session: Session, sel: Selection, opts: BuildOptions) -> Gap:
+    """The same plan as build without the adaptation steps, compiled with make -k, errors by API."""
+    from .fsutil import output_lock
+    require_jobs(opts.jobs)
+    inp = resolve_and_fetch(session, sel, opts.output)
+    out = opts.output or Path(str(output_dir(opts, inp)) + "_gap")
+    with output_lock(out):
+        return _gap(session, sel, opts, inp, out)
+
+
+def _gap(session: Session, sel: Selection, opts: BuildOptions, inp: Inputs, out: Path) -> Gap:
+    from .build import compile_tree
+    from .gap import parse
+    g = _generate_tree(session, sel, opts, inp, pristine=True, out=out)
+    ktree = inp.ktree
+    with ui.stage("build", f"make -k -j{opts.jobs} of the pristine tree against {ktree.release}"):
+        res = compile_tree(g.out, ktree, inp.modules, opts.jobs)
+    apis = parse(Path(res.log).read_text(errors="replace"), g.out, ktree.build_dir)
+    return Gap(inp, g, res, apis)
+
+
+def default_package_dir(tree: Path) -> Path:
+    return Path(str(Path(tree).absolute()) + "-packages")
+
+
+def package(tree: Path, out: Path | None, opts, session: Session) -> dict:
+    """DKMS, RPM and Debian packages from a built tree (ofedtool/package)."""
+    from .package import package as make_packages
+    return make_packages(tree, out or default_package_dir(tree), opts, session.cache)
+
+
+# ---------------------------------------------------------------- vmtest, check, release
+
+
+def vmtest(session: Session, req) -> object:
+    """Boot the target's kernel with a built tree's modules (vmtest.VmRequest → tree.VmRecord).
+    Without req.tree, builds first, through build() above."""
+    from .vmtest import run_vmtest
+    return run_vmtest(session, req)
+
+
+def check(session: Session, req) -> dict:
+    """The build matrix (matrix.CheckRequest): one build per target in parallel, reports."""
+    from .matrix import run_check
+    return run_check(session, req)
+
+
+def release(session: Session, req) -> dict:
+    """check + vmtest + packages for every target into one directory (release.ReleaseRequest)."""
+    from .release import run_release
+    return run_release(session, req)
+
+
+def with_output(opts: BuildOptions, output: Path | None) -> BuildOptions:
+    return replace(opts, output=output)

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .probes import _CFLAGS, Probe, _translation_unit
+from .tree import Manifest
 
 # Bump when the kit's layout or script changes: the per-kernel result cache is keyed by it.
 KIT_VERSION = "1"
@@ -32,12 +33,12 @@ class Pinned:
     rule: str
 
 
-def pinned_probes(manifest: dict) -> list[Pinned]:
+def pinned_probes(manifest: Manifest) -> list[Pinned]:
     """Every target probe named in an SmPL rule's `when` or a verb shim's condition (active or
     not), with its value at generate time: both changed the source, no header can undo them."""
-    results = manifest["probes"]["results"]
+    results = manifest.features
     out: dict[str, Pinned] = {}
-    for rule in manifest.get("smpl", []):
+    for rule in manifest.smpl:
         when = (rule.get("when") or "").strip()
         if not when:
             continue
@@ -45,19 +46,26 @@ def pinned_probes(manifest: dict) -> list[Pinned]:
         if name not in results:
             continue
         out.setdefault(name, Pinned(name, bool(results[name]), rule["file"]))
-    for shim in manifest.get("shims", []):
-        # "why" reads "OFED_CORE_X=1, HAVE_Y=0": the core facts are fixed, the target's are pinned.
-        for part in (shim.get("why") or "").split(","):
-            name = part.split("=")[0].strip()
+    if manifest.shims:
+        from .errors import OfedError
+        from .shims import load_shims
+        by_name = {s.name: s for s in load_shims()}
+    for row in manifest.shims:
+        # the shim's own conditions (backports/shims), not the row's "why", which is for people
+        shim = by_name.get(row["shim"])
+        if shim is None:
+            raise OfedError(f"verb shim {row['shim']} of this tree is no longer in backports/shims: regenerate the tree")
+        for w in shim.when:
+            name = w.lstrip("!").strip()
             if name.startswith("HAVE_") and name in results:
-                out.setdefault(name, Pinned(name, bool(results[name]), f"shim {shim['shim']}"))
+                out.setdefault(name, Pinned(name, bool(results[name]), f"shim {shim.name}"))
     return [out[k] for k in sorted(out)]
 
 
-def fixed_features(manifest: dict) -> dict[str, bool]:
+def fixed_features(manifest: Manifest) -> dict[str, bool]:
     """OFED_CORE_* facts: about our own backported core, decided at generate time, the same on
     every kernel the package builds for."""
-    return {k: bool(v) for k, v in manifest["probes"]["results"].items() if k.startswith("OFED_CORE_")}
+    return {k: bool(v) for k, v in manifest.features.items() if k.startswith("OFED_CORE_")}
 
 
 def write_kit(dest: Path, probes: list[Probe], pinned: list[Pinned], package: str,

@@ -15,12 +15,14 @@ import subprocess
 import tempfile
 import time
 import tomllib
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from filelock import FileLock
+from filelock import FileLock, Timeout
 
-from . import jobserver, ui
+from . import jobserver, kbuildlog, ui
+from .cache import atomic_write, json_digest
 from .errors import OfedError
 from .kbuild import KernelTree, make_args, source_dir, tree_id
 
@@ -165,20 +167,17 @@ def run_probes(probes: list[Probe], tree: KernelTree, cache_dir: Path, jobs: int
     t0 = time.monotonic()
     tid = tree_id(tree.build_dir)
     cache = _Cache(Path(cache_dir) / "probes" / f"{tid}.json", tid, tree.cc)
-    known = cache.load()
-    results: dict[str, bool] = {}
-    todo: list[Probe] = []
-    for probe in probes:
-        hit = known.get(probe.digest())
-        if hit is None:
-            todo.append(probe)
-        else:
-            results[probe.name] = hit
+    results, todo = _split(probes, cache.load())
     why: dict[str, str] = {}
     if todo:
-        fresh, why = _answer(todo, tree, jobs)
-        results.update(fresh)
-        cache.store({p.digest(): fresh[p.name] for p in todo})
+        # One run answers a tree's missing probes at a time: a second run (two builds of the same
+        # target on a fresh cache) waits for the first's answers instead of compiling them again.
+        with cache.running(tree.release):
+            results, todo = _split(probes, cache.load())
+            if todo:
+                fresh, why = _answer(todo, tree, jobs)
+                results.update(fresh)
+                cache.store({p.digest(): fresh[p.name] for p in todo})
     run = ProbeRun(
         results=dict(sorted(results.items())),
         ran=len(todo),
@@ -189,6 +188,19 @@ def run_probes(probes: list[Probe], tree: KernelTree, cache_dir: Path, jobs: int
     )
     ui.info(f"probes: {len(probes)} total, {run.ran} ran, {run.cached} cached, {run.seconds:.1f} s")
     return run
+
+
+def _split(probes: list[Probe], known: dict[str, bool]) -> tuple[dict[str, bool], list[Probe]]:
+    """(answers known for these probes, the probes still to run)."""
+    results: dict[str, bool] = {}
+    todo: list[Probe] = []
+    for probe in probes:
+        hit = known.get(probe.digest())
+        if hit is None:
+            todo.append(probe)
+        else:
+            results[probe.name] = hit
+    return results, todo
 
 
 def _answer(probes: list[Probe], tree: KernelTree, jobs: int) -> tuple[dict[str, bool], dict[str, str]]:
@@ -221,12 +233,8 @@ def _answer(probes: list[Probe], tree: KernelTree, jobs: int) -> tuple[dict[str,
 
 
 def _exported_symbols(symvers: Path) -> set[str]:
-    # Module.symvers: CRC <tab> symbol <tab> module <tab> export type [<tab> namespace]
-    try:
-        text = symvers.read_text(errors="replace")
-    except OSError as exc:
-        raise OfedError(f"cannot read {symvers}: {exc.strerror}") from None
-    return {cols[1] for cols in (line.split("\t") for line in text.splitlines()) if len(cols) >= 3}
+    from .kbuild import read_symvers
+    return set(read_symvers(symvers))
 
 
 def _include_dirs(tree: KernelTree) -> list[Path]:
@@ -273,14 +281,10 @@ _CFLAGS = (
 )
 
 _CANARY = "ofedtool_canary"
-_ERROR = re.compile(r"^(?P<file>[^\s:][^:]*):\d+(?::\d+)?: (?P<kind>fatal error|error|warning|note): (?P<msg>.*)")
-# "probe-X.c: In function 'f':" or, for an inlined chain, "In function 'f'," then "inlined from ..."
-_FUNCTION = re.compile(r"^(?:(?P<file>[^\s:][^:]*): )?In function ")
 _PROBE_FN = re.compile(r"In function .ofed_probe_(?P<name>[A-Z0-9_]+).")
 _INLINED = re.compile(r"^\s+inlined from .ofed_probe_(?P<name>[A-Z0-9_]+).")
 _PROBE_FILE = re.compile(r"(?:^|/)probe-(?P<name>[A-Z0-9_]+)\.c$")
 _IMPLICIT = re.compile(r"implicit declaration of (?:built-in )?function .([A-Za-z_][A-Za-z0-9_]*).")
-_SECTION = re.compile(r"^\s+CC \[M\]\s|^make(\[\d+\])?: ")
 
 
 @dataclass
@@ -467,10 +471,10 @@ def _blame(output: str) -> _Blame:
             blame.implicit.setdefault(name, set()).add(implicit.group(1))
 
     for line in output.splitlines():
-        if _SECTION.match(line):
+        if kbuildlog.SECTION.match(line):
             context = dangling = None
             continue
-        fn = _FUNCTION.match(line)
+        fn = kbuildlog.IN_FUNCTION.match(line)
         if fn:
             at = _PROBE_FILE.search(fn.group("file") or "")
             named = _PROBE_FN.search(line)
@@ -483,11 +487,11 @@ def _blame(output: str) -> _Blame:
         if inlined:
             context = inlined.group("name")
             continue
-        diag = _ERROR.match(line)
+        diag = kbuildlog.diagnostic(line)
         if not diag:
             continue
         at = _PROBE_FILE.search(diag.group("file"))
-        kind = diag.group("kind")
+        kind = diag.group("sev")
         if kind == "note":
             if dangling and at:
                 charge(at.group("name"), *dangling)
@@ -532,7 +536,8 @@ class _Cache:
     """cache_dir/probes/<tree_id>.json: probe digest -> bool, for one tree and compiler.
 
     Read and merged under a file lock, replaced atomically: concurrent runs add to each other's
-    results and an interrupted run leaves the previous file intact.
+    results and an interrupted run leaves the previous file intact. The results carry their
+    sha256: a truncated or edited file is recomputed, never believed.
     """
 
     def __init__(self, path: Path, tid: str, cc: str):
@@ -546,19 +551,27 @@ class _Cache:
         with self.lock:
             return self._read()
 
+    @contextmanager
+    def running(self, release: str):
+        """Held while probes for this tree run (another lock than the file's: readers and the
+        final store are not kept waiting for minutes)."""
+        lock = FileLock(str(self.path) + ".run.lock")
+        try:
+            lock.acquire(timeout=0)
+        except Timeout:
+            ui.info(f"[probes] another ofedtool run is probing {release}: waiting for its results")
+            lock.acquire()
+        try:
+            yield
+        finally:
+            lock.release()
+
     def store(self, fresh: dict[str, bool]) -> None:
         with self.lock:
-            merged = {**self._read(), **fresh}
-            doc = {"tree_id": self.tid, "cc": self.cc, "engine": ENGINE, "results": dict(sorted(merged.items()))}
-            fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=self.path.name + ".", suffix=".tmp")
-            try:
-                with os.fdopen(fd, "w") as f:
-                    json.dump(doc, f, indent=1)
-                    f.write("\n")
-                os.replace(tmp, self.path)
-            except BaseException:
-                Path(tmp).unlink(missing_ok=True)
-                raise
+            merged = dict(sorted({**self._read(), **fresh}.items()))
+            doc = {"tree_id": self.tid, "cc": self.cc, "engine": ENGINE, "results": merged,
+                   "sha256": _seal(merged)}
+            atomic_write(self.path, json.dumps(doc, indent=1) + "\n")
 
     def _read(self) -> dict[str, bool]:
         try:
@@ -566,13 +579,25 @@ class _Cache:
         except FileNotFoundError:
             return {}
         except (OSError, ValueError):
-            ui.warn(f"probe cache {self.path} is unreadable: recomputing it")
-            return {}
+            doc = None
         # results from another compiler (a host that gained the kernel's gcc) do not count
-        if not isinstance(doc, dict) or doc.get("cc") != self.cc or doc.get("engine") != ENGINE:
+        if isinstance(doc, dict) and (doc.get("cc") != self.cc or doc.get("engine") != ENGINE):
             return {}
-        results = doc.get("results", {})
-        return {k: v for k, v in results.items() if isinstance(v, bool)} if isinstance(results, dict) else {}
+        results = doc.get("results") if isinstance(doc, dict) else None
+        if not isinstance(results, dict) or doc.get("sha256") != _seal(results):
+            if self.path not in _WARNED:
+                _WARNED.add(self.path)
+                ui.warn(f"probe cache {self.path} is damaged or from an older ofedtool: recomputing it")
+            return {}
+        return {k: v for k, v in results.items() if isinstance(v, bool)}
+
+
+_WARNED: set[Path] = set()
+
+
+def _seal(results: dict) -> str:
+    # inside the JSON (not cache.seal's prefix): ofedtools that predate it still read the file
+    return json_digest(results)
 
 
 # ---------------------------------------------------------------- output

@@ -16,7 +16,7 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-from .apt import require
+from .proc import require, run
 from .errors import OfedError
 
 _PT_INTERP = 3
@@ -147,10 +147,8 @@ def relocate_onto(root: Path, runtime_root: Path, runtime: Runtime) -> list[Path
 
 def _patch(exe: Path, interp: Path, rpath: str) -> None:
     patchelf = require("patchelf", "patchelf")
-    p = subprocess.run([patchelf, "--set-interpreter", str(interp), "--force-rpath", "--set-rpath", rpath, str(exe)],
-                       capture_output=True, text=True)
-    if p.returncode != 0:
-        raise OfedError(f"patchelf {exe} failed: {(p.stderr.strip().splitlines() or ['?'])[-1]}")
+    run([patchelf, "--set-interpreter", interp, "--force-rpath", "--set-rpath", rpath, exe],
+        what=f"patchelf {exe}", package="patchelf")
 
 
 def check_closed(root: Path, ld_so: Path, exes: list[Path]) -> None:

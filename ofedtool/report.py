@@ -13,6 +13,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from .cache import atomic_write
+from .tree import BuildRecord, VmRecord
 
 
 @dataclass
@@ -26,30 +27,106 @@ class Cell:
     log: str = ""     # path relative to the report directory
 
 
-def cells_from_build(target: str, res: dict | None, err: str, seconds: float, log: str) -> list[Cell]:
-    """Cells of one target from `ofedtool build --json` output (or its result.json)."""
+def _where(d: dict) -> str:
+    return f"{d['file']}:{d['line']}: {d['msg']}" if d.get("line") else f"{d['file']}: {d['msg']}".lstrip(": ")
+
+
+def _listed(diags: list[dict], limit: int = 5) -> str:
+    """The first few diagnostics as the compiler printed them, one a line, and how many more."""
+    lines = [_where(d) for d in diags[:limit]]
+    if len(diags) > limit:
+        lines.append(f"... and {len(diags) - limit} more")
+    return "\n".join(lines)
+
+
+def _module_diags(m: dict, build: dict) -> list[dict]:
+    """The module's diagnostics from a result.json, by the same rules as the build summary
+    (ofedtool.build.module_diagnostics: its directory, the unit compiled, failed objects)."""
+    from types import SimpleNamespace
+
+    from .build import Diagnostic, module_diagnostics
+    from .modules import load_catalog
+    names = [x["name"] for x in build["modules"]]
+    catalog = None
+
+    def module(x: dict) -> SimpleNamespace:
+        nonlocal catalog
+        if x.get("dir"):
+            return SimpleNamespace(name=x["name"], dir=x["dir"])
+        catalog = catalog or load_catalog()  # a result.json from before ModuleResult.dir
+        known = catalog.modules.get(x["name"])
+        return SimpleNamespace(name=x["name"], dir=known.dir if known else x["name"])
+
+    mods = [module(x) for x in build["modules"]]
+    diags = [Diagnostic(d["kind"], d["file"], d["line"], d["msg"], d.get("unit", ""))
+             for d in build.get("diagnostics", [])]
+    mine = module_diagnostics(mods[names.index(m["name"])], diags, mods, set(build.get("failed_objects", [])))
+    return [asdict(d) for d in mine]
+
+
+def cells_from_build(target: str, res: BuildRecord | dict | None, err: str, seconds: float, log: str,
+                     dirs: dict[str, str] | None = None) -> list[Cell]:
+    """Cells of one target from its build record (tree.BuildRecord, or the same as a dict:
+    result.json, `ofedtool build --json`). dirs: module → its directory in the tree (the
+    manifest's), for records whose modules do not say.
+
+    A failure's message is what the build summary printed: the first compiler errors, the
+    undefined symbols, the hazardous warnings (file:line: msg), or why make itself failed. A
+    module that did not compile has its later checks skipped, saying so, not passed."""
+    if res is not None and not isinstance(res, dict):
+        res = res.as_dict()
+    if res is not None and dirs:
+        for m in res.get("build", {}).get("modules", []):
+            m.setdefault("dir", dirs.get(m["name"]))
     if res is None or "build" not in res:
         return [Cell(target, "(all)", "compile", "fail", seconds, err or "build did not run", log)]
     cells = []
-    diags = res["build"].get("diagnostics", [])
-    for m in res["build"]["modules"]:
+    build = res["build"]
+    failure = build.get("failure", "")
+    for m in build["modules"]:
         name = m["name"]
+        mine = _module_diags(m, build)
         compiled = bool(m["ko"]) and m["errors"] == 0
-        first_err = next((f"{d['file']}:{d['line']}: {d['msg']}" for d in diags
-                          if d["kind"] == "error" and name in d["file"]), "")
-        cells.append(Cell(target, name, "compile", "pass" if compiled else "fail", 0.0,
-                          "" if compiled else (first_err or f"{m['errors']} errors, no .ko"), log))
+        errors = [d for d in mine if d["kind"] == "error"]
+        if compiled:
+            why = ""
+        elif errors:
+            why = _listed(errors)
+        elif failure:
+            why = f"no {name}.ko: make failed: {failure}"
+        else:
+            why = f"no {name}.ko and no compiler error for it (see the build log)"
+        cells.append(Cell(target, name, "compile", "pass" if compiled else "fail", 0.0, why, log))
+        not_compiled = f"{name} did not compile"
         und = m.get("undefined", [])
-        cells.append(Cell(target, name, "modpost", "pass" if (compiled and not und) else "skip" if not compiled else "fail",
-                          0.0, ", ".join(und[:10]), log))
-        cells.append(Cell(target, name, "hazards", "pass" if m["hazards"] == 0 else "fail", 0.0,
-                          f"{m['hazards']} hazardous warnings" if m["hazards"] else "", log))
+        binding = [d for d in mine if d["kind"] == "binding"]
+        if not compiled:
+            cells.append(Cell(target, name, "modpost", "skip", 0.0, not_compiled, log))
+        elif und or binding:
+            msg = [f"undefined: {', '.join(und[:10])}" + (f" and {len(und) - 10} more" if len(und) > 10 else "")] if und else []
+            cells.append(Cell(target, name, "modpost", "fail", 0.0, "\n".join(msg + [_listed(binding)] if binding else msg), log))
+        else:
+            cells.append(Cell(target, name, "modpost", "pass", 0.0, "", log))
+        hazards = [d for d in mine if d["kind"] == "hazard"]
+        if not compiled:
+            cells.append(Cell(target, name, "hazards", "skip", 0.0, not_compiled, log))
+        else:
+            count = max(m["hazards"], len(hazards))
+            cells.append(Cell(target, name, "hazards", "fail" if count else "pass", 0.0,
+                              (f"{count} hazardous warnings:\n" + _listed(hazards)) if count else "", log))
     # The ABI gate (ofedtool/abi.py): per module, its imports from code we do not rebuild.
-    abi = res["build"].get("abi") or {"skipped": "not checked (built before the ABI gate)"}
-    for m in res["build"]["modules"]:
-        bad = [d["msg"] for d in diags if d["kind"] == "abi" and d["file"].endswith(f"/{m['name']}.ko")]
-        status = "fail" if bad else "skip" if ("skipped" in abi or not m["ko"]) else "pass"
-        cells.append(Cell(target, m["name"], "abi", status, 0.0, bad[0] if bad else abi.get("skipped", ""), log))
+    abi = build.get("abi") or {"skipped": "not checked (built before the ABI gate)"}
+    diags = build.get("diagnostics", [])
+    for m in build["modules"]:
+        bad = [d for d in diags if d["kind"] == "abi" and d["file"].endswith(f"/{m['name']}.ko")]
+        compiled = bool(m["ko"]) and m["errors"] == 0
+        if bad:
+            status, why = "fail", _listed(bad)
+        elif not compiled:
+            status, why = "skip", f"{m['name']} did not compile"
+        else:
+            status, why = ("skip", abi["skipped"]) if "skipped" in abi else ("pass", "")
+        cells.append(Cell(target, m["name"], "abi", status, 0.0, why, log))
     for name, why in res.get("skipped", {}).items():
         cells.append(Cell(target, name, "compile", "skip", 0.0, why, log))
     # Distro modules that import from ours and are not rebuilt would not load beside them.
@@ -59,26 +136,34 @@ def cells_from_build(target: str, res: dict | None, err: str, seconds: float, lo
                           f"{x['path']} imports from {', '.join(x['imports_from'])} and is not rebuilt", log))
     for x in res.get("left") or []:
         cells.append(Cell(target, x["name"], "stranded", "skip", 0.0, "left (--leave): blacklisted in modprobe.d", log))
-    # The kbuild run is one testcase carrying the wall time. It is red only for a failure no
-    # module cell explains (a broken shared header, make itself), so a broken module stays its own.
-    rc = res["build"].get("exit_code")
-    unexplained = rc != 0 and not any(c.status == "fail" for c in cells)
-    cells.insert(0, Cell(target, "(build)", "kbuild", "fail" if unexplained else "pass", res["build"]["seconds"],
-                         f"make exited {rc}" if unexplained else "", log))
+    # The kbuild run is one testcase carrying the wall time. It is red when make itself failed
+    # (a full disk, a path it split, another build in the tree) or for a failure no module cell
+    # explains (a broken shared header), so a broken module stays its own.
+    rc = build.get("exit_code")
+    unexplained = (rc != 0 or not res.get("ok", True)) and not any(c.status == "fail" for c in cells)
+    if failure:
+        why = f"make exited {rc}: {failure}"
+    elif unexplained:
+        bad = [d for d in build.get("diagnostics", []) if d["kind"] in ("error", "modpost", "undefined", "hazard", "binding", "abi")]
+        why = f"make exited {rc}" + (":\n" + _listed(bad) if bad else "")
+    else:
+        why = ""
+    cells.insert(0, Cell(target, "(build)", "kbuild", "fail" if why else "pass", build["seconds"], why, log))
     return cells
 
 
-def cells_from_vmtest(target: str, res: dict, log: str = "") -> list[Cell]:
-    """`ofedtool vmtest` result.json: one cell per guest step (load, ours, rxe, pingpong, rping, siw...)."""
-    steps = res.get("steps") or []
-    if not steps:
-        return [Cell(target, "(vm)", "vmtest", "pass" if res.get("ok") else "fail", 0.0,
-                     res.get("reason", ""), log)]
+def cells_from_vmtest(target: str, res: VmRecord | None, log: str = "", missing: str = "") -> list[Cell]:
+    """A vmtest record: one cell per guest step (load, ours, rxe, pingpong, rping, siw...);
+    None (vmtest wrote none): one failed cell saying so (missing)."""
+    if res is None:
+        return [Cell(target, "(vm)", "vmtest", "fail", 0.0, missing or "vmtest produced no result", log)]
+    if not res.steps:
+        return [Cell(target, "(vm)", "vmtest", "pass" if res.ok else "fail", 0.0, res.reason, log)]
     status = {"PASS": "pass", "FAIL": "fail"}
-    cells = [Cell(target, "(vm)", f"vm:{s['step']}", status.get(s["status"], "skip"), 0.0, s.get("detail", ""), log)
-             for s in steps]
-    if not res.get("ok") and not any(c.status == "fail" for c in cells):
-        cells.append(Cell(target, "(vm)", "vmtest", "fail", 0.0, res.get("reason", ""), log))
+    cells = [Cell(target, "(vm)", f"vm:{s.step}", status.get(s.status, "skip"), 0.0, s.detail, log)
+             for s in res.steps]
+    if not res.ok and not any(c.status == "fail" for c in cells):
+        cells.append(Cell(target, "(vm)", "vmtest", "fail", 0.0, res.reason, log))
     return cells
 
 

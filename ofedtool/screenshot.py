@@ -12,7 +12,7 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-from .apt import require
+from .proc import require
 from .errors import OfedError
 
 DEFAULT_SIZE = (1280, 960)

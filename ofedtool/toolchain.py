@@ -27,7 +27,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from . import ui
-from .apt import Apt, require, unpack
+from .apt import Apt, unpack
+from .proc import require
 from .catalog import Target
 from .errors import OfedError
 from .relocate import Runtime, relocate, relocate_onto
@@ -113,7 +114,7 @@ def fetch(cache, target: Target, build_dir: Path, kernel_cc: str, kbuild: list[t
     skip = {p for p, _ in kbuild}
     closure = [pv for pv in apt.closure(packages + [f"{p}={v}" for p, v in kbuild]) if pv[0] not in skip]
     rel = f"toolchains/{_name(packages, closure)}_{_key(closure)}"
-    if not cache.path(rel, "manifest.json").exists():
+    if cache.get(rel) is None:
         t0 = time.monotonic()
         debs = apt.download_all(closure)
         fetched = time.monotonic() - t0

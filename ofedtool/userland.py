@@ -14,19 +14,20 @@ import hashlib
 import json
 import os
 import re
-import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
 from . import ui
-from .apt import Apt, parse_depends, require, unpack
+from .apt import Apt, parse_depends, unpack
+from .proc import require, run
 from .errors import OfedError
 
 # The suites the guest userland comes from; any Debian kernel target can run it.
 SUITES = ("bookworm", "bookworm-updates", "bookworm-security")
 PACKAGES = ("busybox-static", "ibverbs-utils", "rdmacm-utils", "iproute2", "ibverbs-providers",
-            "libibverbs1", "librdmacm1", "libgcc-s1")
-PROGRAMS = ("busybox", "ibv_devices", "ibv_devinfo", "ibv_rc_pingpong", "rping", "rdma")
+            "libibverbs1", "librdmacm1", "libgcc-s1", "open-iscsi")
+# open-iscsi: the iSER initiator's iscsid and iscsiadm (the kernel's ib_iser does the data path)
+PROGRAMS = ("busybox", "ibv_devices", "ibv_devinfo", "ibv_rc_pingpong", "rping", "rdma", "iscsid", "iscsiadm")
 # Loaded by name at run time: no DT_NEEDED points at them.
 RUNTIME = ("usr/lib/x86_64-linux-gnu/libibverbs/librxe-rdmav*.so", "usr/lib/x86_64-linux-gnu/libibverbs/libsiw-rdmav*.so",
            "etc/libibverbs.d/rxe.driver", "etc/libibverbs.d/siw.driver", "*/x86_64-linux-gnu/libgcc_s.so.1")
@@ -48,7 +49,7 @@ def fetch_userland(cache, offline: bool = False) -> Userland:
     wanted = _resolved(cache, apt)
     key = hashlib.sha256("\n".join(f"{p}={v}" for p, v in wanted).encode()).hexdigest()[:16]
     rel = f"userland/{key}"
-    if not (cache.path(rel) / "manifest.json").exists():
+    if cache.get(rel) is None:
         debs = [apt.download(p, v) for p, v in wanted]
 
         def create(tmp: Path) -> None:
@@ -68,7 +69,7 @@ def fetch_userland(cache, offline: bool = False) -> Userland:
 def _resolved(cache, apt: Apt) -> list[tuple[str, str]]:
     """_closure, remembered per state of the package index: resolving costs two apt-cache runs
     per package (seconds each when apt may not keep its binary cache), the index changes rarely."""
-    h = hashlib.sha256()
+    h = hashlib.sha256("\n".join(PACKAGES).encode())   # the question, with the index that answers it
     for f in sorted((apt.root / "lists").glob("*Release")):
         h.update(f.name.encode() + f.read_bytes())
     rel = f"userland/resolved-{h.hexdigest()[:16]}.json"
@@ -130,7 +131,7 @@ def _elf_needs(path: Path) -> tuple[list[str], str | None]:
     with open(path, "rb") as f:
         if f.read(4) != b"\x7fELF":
             return [], None
-    out = subprocess.run(["readelf", "-Wdl", str(path)], capture_output=True, text=True).stdout
+    out = run(["readelf", "-Wdl", path], check=False, package="binutils").stdout
     needed = re.findall(r"\(NEEDED\)\s+Shared library: \[([^\]]+)\]", out)
     interp = re.search(r"Requesting program interpreter: ([^\]]+)\]", out)
     return needed, interp.group(1) if interp else None

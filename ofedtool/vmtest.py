@@ -10,29 +10,26 @@ the host only reads the console, so nothing in the guest has to be trusted beyon
 from __future__ import annotations
 
 import gzip
-import json
 import lzma
 import os
 import re
-import shlex
 import shutil
-import struct
 import subprocess
 import tempfile
 import threading
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
-import jinja2
-
 from . import cpio, ui
-from .apt import require
-from .catalog import data_dir
-from .errors import OfedError
-from .headers import BuildTree
+from .proc import failure, require, run
+from .errors import Failed, OfedError
+from .fsutil import check_output, claim_dir, output_lock
+from .tree import BuiltTree, TargetHeaders, VmStep
 from .image import KernelImage
-from .package.common import sign_module, strip_module
+from .kmod import build_id, module_name
+from .kmod import sign as sign_module
+from .kmod import strip as strip_module
 from .secureboot import Machine
 from .userland import Userland
 
@@ -43,15 +40,7 @@ PRELOAD = ("crc32_generic", "virtio_pci", "virtio_net")
 CORE = ("ib_core", "ib_cm", "iw_cm", "rdma_cm", "ib_umad", "ib_uverbs_support", "ib_uverbs", "rdma_ucm")
 ULPS = ("ib_ipoib", "ib_iser", "ib_srp", "nvme_rdma", "rpcrdma")  # first one in the tree is loaded
 MARKER = re.compile(r"OFEDTEST (\S+) (PASS|FAIL|SKIP) (\S+) ?(.*)")
-
-
-@dataclass(frozen=True)
-class BuiltTree:
-    out: Path
-    release: str
-    target_id: str
-    modules: dict[str, Path]   # name → .ko, in build order
-    build: BuildTree           # the target identity recorded by generate (for the image's version)
+Step = VmStep  # one marker line of the guest's /init, as vmtest/result.json records it
 
 
 @dataclass(frozen=True)
@@ -64,72 +53,26 @@ class Signing:
     subject: str   # the signer's CN: the name of its key in the guest's /proc/keys
 
 
-@dataclass
-class Step:
-    step: str
-    status: str
-    detail: str
-    guest_s: float   # guest uptime when printed
-    host_s: float    # seconds since QEMU started
+@dataclass(frozen=True)
+class GuestTree:
+    """What the guest gets from a built tree: its modules, for the release it was built for."""
+    out: Path
+    release: str
+    target_id: str
+    modules: dict[str, Path]   # name → .ko, in build order
+    headers: TargetHeaders     # the target identity recorded by generate (for the image's version)
 
 
-@dataclass
-class VmResult:
-    ok: bool
-    reason: str
-    steps: list[Step]
-    console: Path
-    seconds: dict[str, float] = field(default_factory=dict)
-
-    def as_dict(self) -> dict:
-        return {"ok": self.ok, "reason": self.reason, "console": str(self.console), "seconds": self.seconds,
-                "steps": [asdict(s) for s in self.steps]}
-
-
-def load_tree(out: Path) -> BuiltTree:
-    """A directory written by `ofedtool build`: its result.json (modules) and manifest.json (target)."""
-    res, man = out / "result.json", out / "manifest.json"
-    if not res.exists() or not man.exists():
+def load_tree(out: Path) -> GuestTree:
+    """A directory written by `ofedtool build`, through tree.BuiltTree."""
+    out = Path(out)
+    if not (out / "result.json").exists() or not (out / "manifest.json").exists():
         raise OfedError(f"--tree {out}: not a built tree (no result.json/manifest.json; run ofedtool build -o {out})")
-    r, m = json.loads(res.read_text()), json.loads(man.read_text())
-    old = Path(r.get("output", out))
-    mods = {}
-    for mod in r["build"]["modules"]:
-        if not mod.get("ko"):
-            continue
-        ko = Path(mod["ko"])
-        if ko.is_relative_to(old):  # the tree may have been copied or moved since it was built
-            ko = out / ko.relative_to(old)
-        if not ko.exists():
-            raise OfedError(f"--tree {out}: {mod['name']}.ko missing ({ko})")
-        mods[mod["name"]] = ko
+    bt = BuiltTree.open(out)
+    mods = bt.kos()
     if not mods:
         raise OfedError(f"--tree {out}: no module was built")
-    t = m["target"]
-    build = BuildTree(Path(), t["release"], t["id"], {k: v for k, v in t.items() if k not in ("release", "id")})
-    return BuiltTree(out, t["release"], t["id"], mods, build)
-
-
-_BUILD_ID_NOTE = struct.pack("<III", 4, 20, 3) + b"GNU\0"  # namesz, descsz (sha1), NT_GNU_BUILD_ID
-
-
-def build_id(ko: Path) -> str:
-    """The module's GNU build-id (hex), which the running kernel shows in
-    /sys/module/<m>/notes/.note.gnu.build-id. Not srcversion: Debian builds without
-    MODULE_SRCVERSION_ALL and the RDMA modules declare no MODULE_VERSION, so neither the inbox
-    nor our modules carry one. The build-id differs for any different build and survives
-    strip --strip-debug. Reads .ko, .ko.xz and .ko.gz without tools."""
-    data = ko.read_bytes()
-    if ko.name.endswith(".xz"):
-        data = lzma.decompress(data)
-    elif ko.name.endswith(".gz"):
-        data = gzip.decompress(data)
-    i = data.find(_BUILD_ID_NOTE)
-    return data[i + 16:i + 36].hex() if i >= 0 else ""
-
-
-def _mod_name(path: str) -> str:
-    return re.sub(r"\.ko(\.\w+)?$", "", os.path.basename(path)).replace("-", "_")
+    return GuestTree(bt.path, bt.release, bt.target_id, mods, bt.manifest.headers)
 
 
 class Overlay:
@@ -148,21 +91,20 @@ class Overlay:
                 shutil.copy(image.modules_dir / f, d / f)
         for ko in ours.values():
             shutil.copy(ko, d / "updates" / "ofed" / ko.name)
-        p = subprocess.run(["depmod", "-b", str(self.root), image.release], capture_output=True, text=True)
-        if p.returncode != 0:
-            raise OfedError(f"depmod of the overlay for {image.release} failed: {p.stderr.strip()}")
+        run(["depmod", "-b", self.root, image.release], what=f"depmod of the overlay for {image.release}",
+            package="kmod")
         self.dir = d
 
     def closure(self, names: list[str], optional: bool = False) -> list[str]:
         """Module paths (relative to lib/modules/<rel>) to insmod, dependencies first."""
         seen: list[str] = []
         for name in names:
-            p = subprocess.run(["modprobe", "-d", str(self.root), "-S", self.release, "--show-depends", name],
-                               capture_output=True, text=True)
+            p = run(["modprobe", "-d", self.root, "-S", self.release, "--show-depends", name],
+                    check=False, package="kmod")
             if p.returncode != 0:
                 if optional:
                     continue
-                raise OfedError(f"modprobe --show-depends {name} on {self.release}: {p.stderr.strip()}")
+                raise failure(f"modprobe --show-depends {name} on {self.release}", p, "modprobe", "kmod")
             for line in p.stdout.splitlines():
                 if line.startswith("insmod "):
                     rel = os.path.relpath(line.split()[1], self.dir)
@@ -172,10 +114,8 @@ class Overlay:
 
 
 def render_init(**kw) -> str:
-    env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(data_dir("recipes"))),
-                             keep_trailing_newline=True, undefined=jinja2.StrictUndefined)
-    env.filters["q"] = shlex.quote  # certificate names are the user's: quote them for the guest's sh
-    return env.get_template("vmtest-init.sh.j2").render(**kw)
+    from .templates import render
+    return render("vmtest-init.sh.j2", **kw)
 
 
 def _gid(ip: str) -> str:
@@ -198,7 +138,7 @@ def _decompressed(rel: str, data: bytes) -> bytes:
     return data
 
 
-def build_initramfs(image: KernelImage, tree: BuiltTree, userland: Userland, out: Path,
+def build_initramfs(image: KernelImage, tree: GuestTree, userland: Userland, out: Path,
                     omit: tuple[str, ...] = (), signing: Signing | None = None, mok: str = "") -> dict:
     """Write out/initramfs.cpio.gz and out/init.sh; returns what went in (for the result)."""
     require("depmod", "kmod")
@@ -220,6 +160,10 @@ def build_initramfs(image: KernelImage, tree: BuiltTree, userland: Userland, out
         all_load = ov.closure(list(overlay_mods))
         nvmeof = (ov.closure(["nvmet-rdma", "nvme-rdma", "brd"])
                   if {"nvme-rdma", "nvmet-rdma"} <= set(overlay_mods) else [])
+        srp = ov.closure(["ib_srpt", "ib_srp", "sd_mod"]) if {"ib_srp", "ib_srpt"} <= set(overlay_mods) else []
+        # iscsi_tcp: iscsiadm's SendTargets discovery runs over TCP before the iSER login
+        iser = (ov.closure(["ib_isert", "ib_iser", "iscsi_tcp", "sd_mod"])
+                if {"ib_iser", "ib_isert"} <= set(overlay_mods) else [])
         entries = [cpio.chardev("dev/console", 5, 1), cpio.chardev("dev/null", 1, 3, 0o666)]
         entries += [cpio.symlink(d, f"usr/{d}") for d in ("bin", "sbin", "lib", "lib64")]
         # /init is a #!/bin/sh script: sh must exist before busybox installs its applets.
@@ -228,7 +172,7 @@ def build_initramfs(image: KernelImage, tree: BuiltTree, userland: Userland, out
             src = userland.root / rel
             entries.append(cpio.file(guest, src.read_bytes(), 0o755 if os.access(src, os.X_OK) else 0o644))
         unsigned = None
-        for rel in dict.fromkeys(load + siw + ulp_load + all_load + nvmeof):
+        for rel in dict.fromkeys(load + siw + ulp_load + all_load + nvmeof + srp + iser):
             src = ov.dir / rel
             data = src.read_bytes()
             if rel.startswith("updates/"):
@@ -250,18 +194,19 @@ def build_initramfs(image: KernelImage, tree: BuiltTree, userland: Userland, out
                 # the decompressed file is exactly the signed module.
                 data = _decompressed(rel, data)
             entries.append(cpio.file(f"usr/lib/modules/{image.release}/{_plain(rel)}", data))
-        load, siw, ulp_load, all_load, nvmeof = ([_plain(r) for r in x] for x in (load, siw, ulp_load, all_load, nvmeof))
+        load, siw, ulp_load, all_load, nvmeof, srp, iser = (
+            [_plain(r) for r in x] for x in (load, siw, ulp_load, all_load, nvmeof, srp, iser))
     # Kernel names (nvme_rdma): what /proc/modules and /sys/module say.
     ours = [(n.replace("-", "_"), build_id(k)) for n, k in tree.modules.items()]
     missing = [n for n, b in ours if not b]
     if missing:
         raise OfedError(f"{', '.join(missing)}: no GNU build-id note in the built module; cannot tell ours from inbox")
     inbox_dir = image.modules_dir / "kernel" / "drivers" / "infiniband"
-    inbox = sorted((_mod_name(str(p)), build_id(p), str(p.relative_to(image.modules_dir)))
+    inbox = sorted((module_name(str(p)), build_id(p), str(p.relative_to(image.modules_dir)))
                    for p in inbox_dir.rglob("*.ko*"))
-    load_names = [_mod_name(r) for r in load if _mod_name(r) in tree.modules]
+    load_names = [module_name(r) for r in load if module_name(r) in tree.modules]
     loaded_names = set(load_names) | ({"siw"} if siw else set()) | ({ulp} if ulp else set())
-    all_names = [_mod_name(r) for r in all_load if _mod_name(r) in dict(ours)]
+    all_names = [module_name(r) for r in all_load if module_name(r) in dict(ours)]
     loaded_names |= set(all_names)
     # rmmod order: dependents before what they use, the reverse of the load order.
     unload = list(reversed(all_names))
@@ -269,11 +214,11 @@ def build_initramfs(image: KernelImage, tree: BuiltTree, userland: Userland, out
     init = render_init(release=image.release, ip=GUEST_IP, gid=_gid(GUEST_IP), ours=ours, inbox=inbox,
                        load=load, load_names=load_names, siw=siw, ulp=ulp, ulp_load=ulp_load,
                        loaded_names=loaded_names, sig=sig, all_load=all_load, all_names=all_names,
-                       nvmeof=nvmeof, unload=unload)
+                       nvmeof=nvmeof, srp=srp, iser=iser, unload=unload)
     (out / "init.sh").write_text(init)
     entries.append(cpio.file("init", init.encode(), 0o755))
     (out / "initramfs.cpio.gz").write_bytes(cpio.initramfs(entries))
-    return {"load": load, "siw": siw, "ulp": ulp, "ulp_load": ulp_load, "all_load": all_load, "nvmeof": nvmeof,
+    return {"load": load, "siw": siw, "ulp": ulp, "ulp_load": ulp_load, "all_load": all_load, "nvmeof": nvmeof, "srp": srp, "iser": iser,
             "omitted": list(omit),
             "ours": dict(ours), "signed": bool(signing), "unsigned_copy": unsigned,
             "initramfs_bytes": (out / "initramfs.cpio.gz").stat().st_size}
@@ -350,3 +295,129 @@ def timings(steps: list[Step], total: float) -> dict[str, float]:
     if "rping" in at and "done" in at:
         out["siw_ulp_checks"] = round(at["done"] - at["rping"], 1)
     return out
+
+
+# ---------------------------------------------------------------- the stage
+
+
+@dataclass(frozen=True)
+class VmRequest:
+    selection: object                 # pipeline.Selection (kernel: a catalog target)
+    build: object                     # pipeline.BuildOptions, for the build when tree is None
+    tree: Path | None = None          # a built tree; None: build one under output/tree first
+    output: Path | None = None        # default <tree>/vmtest, or build/vmtest-<target>_from-<X>
+    timeout: float = 300
+    accel: str = "tcg"
+    omit: tuple[str, ...] = ()
+    sign_key: Path | None = None
+    sign_cert: Path | None = None
+    mok_cert: Path | None = None
+
+
+def check_request(req: VmRequest):
+    """Everything that can be refused before a download or a build; the target."""
+    from .catalog import resolve_target
+    from .kmod import check_key_pair
+    if req.timeout <= 0:
+        raise OfedError(f"--timeout {req.timeout}: must be positive")
+    kernel = req.selection.kernel
+    if kernel.startswith(("/", ".", "~", "local:")):
+        raise OfedError(f"--kernel {kernel}: vmtest boots a distro kernel image: use a catalog kernel")
+    target = resolve_target(kernel)
+    if req.sign_key is None and req.sign_cert is None:
+        if req.mok_cert:
+            raise OfedError("--mok-cert needs --sign-key and --sign-cert (it replaces only what the MOK list trusts)")
+    else:
+        check_key_pair(req.sign_key, req.sign_cert)
+        if req.mok_cert and not req.mok_cert.is_file():
+            raise OfedError(f"--mok-cert {req.mok_cert}: no such file")
+    return target
+
+
+def run_vmtest(session, req: VmRequest):
+    """Boot, load, prove; writes <output>/result.json (tree.VmRecord) and returns the record.
+    A failed guest step is an errors.Failed naming it, after the record is written."""
+    target = check_request(req)
+    sel = req.selection
+    # Beside a given tree by default, where `ofedtool report TREE` finds it.
+    out = req.output or (req.tree / "vmtest" if req.tree else Path("build") / f"vmtest-{target.id}_from-{sel.from_}")
+    check_output(out, "vmtest -o")
+    with output_lock(out, "vmtest -o"):
+        return _run_vmtest(session, req, target, claim_dir(out, "vmtest -o"))
+
+
+def _run_vmtest(session, req: VmRequest, target, out: Path):
+    from . import pipeline
+    from .image import fetch_image
+    from .tree import VmRecord
+    from .userland import fetch_userland
+    sel = req.selection
+    t0 = time.monotonic()
+    if req.tree:
+        tree_dir = req.tree
+    else:
+        built = pipeline.build(session, sel, pipeline.with_output(req.build, out / "tree"))
+        if not built.record.ok:
+            raise Failed(f"build for {built.record.kernel} failed: see {built.record.build['log']}")
+        tree_dir = Path(built.record.output)
+    tree = load_tree(tree_dir)
+    if tree.target_id != target.id:
+        raise OfedError(f"--tree {tree_dir} was built for {tree.target_id}, not --kernel {sel.kernel} ({target.id})")
+    built_s = time.monotonic() - t0
+    with ui.stage("vmtest", f"kernel image and guest userland for {tree.release}"):
+        image = fetch_image(session.cache, target, tree.headers, session.offline)
+        userland = fetch_userland(session.cache, session.offline)
+    t1 = time.monotonic()
+    signing, machine = _secure_boot(req, session.cache, tree_dir, target, out)
+    omit = req.omit
+    with ui.stage("vmtest", f"initramfs: busybox, rdma-core, {len(tree.modules)} modules"
+                  f"{' (omitting ' + ', '.join(omit) + ')' if omit else ''}{' signed' if signing else ''}"):
+        content = build_initramfs(image, tree, userland, out, omit, signing, machine.subject if machine else "")
+    t2 = time.monotonic()
+    cmd = qemu_command(image, out / "initramfs.cpio.gz", req.accel, machine=machine)
+    console = out / "console.log"
+    mode = f", UEFI Secure Boot, MOK '{machine.subject}', sig_enforce" if machine else ""
+    with ui.stage("vmtest", f"booting {image.package} {image.version} (qemu {req.accel}{mode}, timeout {req.timeout:.0f}s)"):
+        steps, timed_out, qemu_s = boot(cmd, console, req.timeout)
+    ok, reason = judge(steps, timed_out, req.timeout)
+    secs = {"build": round(built_s, 1), "fetch": round(t1 - t0 - built_s, 1), "initramfs": round(t2 - t1, 1),
+            **{f"qemu_{k}": v for k, v in timings(steps, qemu_s).items()}}
+    record = VmRecord(
+        ok=ok, reason=reason, kernel=tree.release, target=target.id, tree=str(tree_dir),
+        image={"package": image.package, "version": image.version},
+        userland=[f"{p['package']}={p['version']}" for p in userland.packages],
+        initramfs=content, qemu=cmd,
+        secure_boot={"mok": machine.subject, "db": machine.db, "vars": str(machine.vars),
+                     "firmware": str(machine.code)} if machine else None,
+        console=str(console), seconds=secs, steps=tuple(steps))
+    record.write(out)
+    if not ok:
+        # One line naming the step; the table and result.json carry the rest.
+        ui.info(text(record))
+        raise Failed(f"vmtest on {tree.release}: {reason}")
+    return record
+
+
+def text(record) -> str:
+    """The human summary of a tree.VmRecord."""
+    rows = [f"{s.step:<12} {s.status:<5} {s.host_s:>6.1f}s  {s.detail[:100]}" for s in record.steps]
+    rows.append(f"{'PASS' if record.ok else 'FAIL'}: {record.kernel} ({record.image['package']} "
+                f"{record.image['version']}) with {record.tree}" + ("" if record.ok else f": {record.reason}"))
+    rows.append("wall: " + ", ".join(f"{k} {v}s" for k, v in record.seconds.items()))
+    rows.append(f"console: {record.console}")
+    return "\n".join(rows)
+
+
+def _secure_boot(req: VmRequest, cache, tree_dir: Path, target, out: Path) -> tuple[Signing | None, Machine | None]:
+    """With --sign-key/--sign-cert: the signing of our modules and the Secure Boot machine."""
+    from . import secureboot
+    from .headers import find_build_dir
+    from .kmod import sign_file_of
+    if req.sign_key is None and req.sign_cert is None:
+        return None, None
+    mok = req.mok_cert or req.sign_cert
+    bt = BuiltTree.open(tree_dir)
+    sign_file = sign_file_of(find_build_dir(cache, bt.manifest.target, bt.release), bt.release)
+    machine = secureboot.machine(out, mok, target.distro)
+    signer = secureboot.subject_cn(req.sign_cert)
+    return Signing(sign_file, req.sign_key.absolute(), req.sign_cert.absolute(), signer), machine

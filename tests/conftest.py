@@ -18,6 +18,18 @@ from ofedtool.catalog import parse_from
 from ofedtool.report import _COLOURS as report_colours
 
 REPO = Path(__file__).resolve().parent.parent
+DATA = Path(__file__).resolve().parent / "data"
+
+# Fixtures that fetch from Debian's mirror when the cache is cold: a test using one is a network
+# test, whatever its own marks say (`-m "not network"` must never download).
+NETWORK_FIXTURES = {"src_6_12", "src_6_1", "build_tree_6_1", "build_tree_6_12", "built_tree_6_1",
+                    "built_tree_6_12", "remote", "packages", "cm_case", "tree", "ulp_build_6_1", "gap_6_1"}
+
+
+def pytest_collection_modifyitems(items):
+    for item in items:
+        if NETWORK_FIXTURES & set(item.fixturenames):
+            item.add_marker(pytest.mark.network)
 
 
 @pytest.fixture(scope="session")

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ofedtool.abi import compile_args, differing_types, pass_args
+from ofedtool.abi import compile_args, differing_types, layout_types, pass_args
 from ofedtool.exports import local_closure, reaching, resolve_include
 
 INCLUDES = {
@@ -95,3 +95,27 @@ def test_compile_args_need_a_compiled_object(tmp_path):
     (tmp_path / "x").mkdir()
     with pytest.raises(OfedError, match="no compiled object"):
         compile_args(Path(tmp_path))
+
+
+def test_layout_types_are_what_the_prototype_names_and_what_that_embeds():
+    types = {
+        "blk_mq_rdma_map_queues": "void blk_mq_rdma_map_queues ( s#blk_mq_queue_map * , s#ib_device * , int )",
+        "s#ib_device": "struct ib_device { s#device dev ; s#ib_device_ops ops ; s#ib_port_data * port_data ; "
+                       "union { s#rcu_head rcu ; s#list_head list ; } ; }",
+        "s#ib_device_ops": "struct ib_device_ops { int ( * query_port ) ( s#ib_device * , s#ib_port_attr * ) ; }",
+        "s#blk_mq_queue_map": "struct blk_mq_queue_map { unsigned int * mq_map ; unsigned int nr_queues ; }",
+        # rds core: its transport's callbacks name RDMA/CM types, which rds core never reads
+        "rds_conn_create": "s#rds_connection * rds_conn_create ( s#net * , t#__be32 , s#rds_transport * )",
+        "s#rds_transport": "struct rds_transport { int ( * cm_handle_connect ) ( s#rdma_cm_id * , "
+                           "s#rdma_cm_event * , t#bool ) ; s#list_head t_item ; }",
+        "t#__be32": "typedef t#__u32 __be32",
+        "t#__u32": "typedef unsigned int __u32",
+    }
+    got = layout_types("blk_mq_rdma_map_queues", types)
+    # what it is handed, and what ib_device embeds (the anonymous union's members too) ...
+    assert {"s#blk_mq_queue_map", "s#ib_device", "s#device", "s#ib_device_ops", "s#rcu_head", "s#list_head"} <= got
+    # ... but not what sits behind a pointer member or in a callback's signature
+    assert not {"s#ib_port_data", "s#ib_port_attr"} & got
+    rds = layout_types("rds_conn_create", types)
+    assert {"s#rds_transport", "s#list_head", "t#__be32", "t#__u32", "s#rds_connection"} <= rds
+    assert not {"s#rdma_cm_id", "s#rdma_cm_event"} & rds

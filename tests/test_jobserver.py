@@ -11,7 +11,6 @@ import os
 import re
 import sys
 import textwrap
-from argparse import Namespace
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -19,7 +18,8 @@ import pytest
 
 from ofedtool import jobserver
 from ofedtool.build import compile_tree
-from ofedtool.commands import check
+from ofedtool import matrix
+from ofedtool.pipeline import Session
 from ofedtool.kbuild import KernelTree
 
 PAIR = textwrap.dedent("""\
@@ -130,12 +130,12 @@ def test_check_shares_one_jobserver_and_frees_finished_builds_slots(tmp_path, mo
     trees = {}
     for t, mk in zip(["debian-12", "debian-12-6.12", "debian-11"], [SINGLE, SINGLE, PAIR]):
         trees[t] = _tree(tmp_path / "trees" / t, mk)
-    monkeypatch.setattr(check, "build_command",
-                        lambda args, cache, target, tdir: [sys.executable, str(fake), str(trees[target])])
+    monkeypatch.setattr(matrix, "build_command",
+                        lambda session, sel, opts: [sys.executable, str(fake), str(trees[sel.kernel])])
     monkeypatch.delenv("MAKEFLAGS", raising=False)
-    args = Namespace(from_="6.12", kernel=",".join(targets), all=False, modules="core", jobs=2,
-                     source="debian", git_url=None, output=tmp_path / "check", vmtest=False, offline=True)
-    res = check.run(args, SimpleNamespace(root=tmp_path / "cache"))
+    req = matrix.CheckRequest("6.12", tuple(targets), modules="core", jobs=2, source="debian",
+                              output=tmp_path / "check")
+    res = matrix.run_check(Session(SimpleNamespace(root=tmp_path / "cache"), offline=True), req)
     logs = {t: (trees[t] / "build.log").read_text() for t in trees}
     assert res["ok"], (res["text"], logs)
     for t in trees:  # the pool's descriptors reached every build process

@@ -21,7 +21,6 @@ import pytest
 from conftest import error_line, run_cli
 from ofedtool.catalog import data_dir
 from ofedtool.package.common import deterministic_tar
-from ofedtool.probekit import pinned_probes
 
 SIG_MAGIC = b"~Module signature appended~\n"
 
@@ -45,14 +44,6 @@ def _files(root: Path) -> dict[str, str]:
 # ---------------------------------------------------------------- quick
 
 
-def test_pinned_probes_are_the_smpl_conditions():
-    manifest = {"probes": {"results": {"HAVE_A": False, "HAVE_B": True, "HAVE_C": False}},
-                "smpl": [{"file": "a.cocci", "when": "!HAVE_A", "active": True},
-                         {"file": "b.cocci", "when": "!HAVE_B", "active": False}]}
-    pins = pinned_probes(manifest)
-    assert [(p.name, p.value, p.rule) for p in pins] == [("HAVE_A", False, "a.cocci"), ("HAVE_B", True, "b.cocci")]
-
-
 def test_deterministic_tar(tmp_path):
     src = tmp_path / "src"
     (src / "d").mkdir(parents=True)
@@ -72,14 +63,15 @@ def test_deterministic_tar(tmp_path):
 
 def test_bad_format_is_one_line(tmp_path):
     p = run_cli("package", "--tree", str(tmp_path), "--format", "dkms,zip")
-    assert p.returncode == 1
-    assert "no manifest.json" in error_line(p.stderr) or "--format" in error_line(p.stderr)
+    assert p.returncode == 2
+    # the format is refused first, before the (empty) tree is looked at
+    assert "--format 'dkms,zip': choose from dkms, rpm, deb" in error_line(p.stderr)
 
 
 def test_unbuilt_tree_is_refused(tmp_path):
     (tmp_path / "manifest.json").write_text("{}")
     p = run_cli("package", "--tree", str(tmp_path), "-o", str(tmp_path / "out"))
-    assert p.returncode == 1
+    assert p.returncode == 2
     assert "not built (no result.json)" in error_line(p.stderr)
 
 
@@ -233,3 +225,92 @@ def test_dkms_add_build_install(built_tree_6_1, tmp_path):
         subprocess.run([dkms, "remove", "-m", name, "-v", version, "--all"], capture_output=True)
         shutil.rmtree(f"/usr/src/{name}-{version}", ignore_errors=True)
     assert name not in _sh(dkms, "status").stdout
+
+
+# ---------------------------------------------------------------- package lint (issue 17)
+
+
+def _lintian(deb: Path) -> str:
+    assert shutil.which("lintian"), "lintian is not installed: run scripts/bootstrap"
+    p = _sh("lintian", "--fail-on", "error,warning", str(deb), check=False)
+    assert p.returncode == 0, p.stdout + p.stderr
+    return p.stdout
+
+
+def _core_only_deb(tmp_path: Path, env: dict) -> Path:
+    """A .deb of a made-up core-only tree (the DKMS tree is a few files): what deb.build writes
+    around it (control, doc, overrides) is the real thing."""
+    from ofedtool.package import deb
+    from ofedtool.package.common import Module, Package, Tree
+    mods = [("ib_core", "core"), ("ib_cm", "core"), ("rdma_cm", "core"), ("ib_uverbs", "core")]
+    tree = tmp_path / "tree"
+    (tree / "drivers/infiniband/core").mkdir(parents=True)
+    (tree / "drivers/infiniband/core/cq.c").write_text("/* Copyright (c) 2017 Mellanox */\n")
+    from ofedtool.tree import Manifest
+    real = json.loads((Path(__file__).parent / "data" / "tree-6.1" / "manifest.json").read_text())
+    real["modules"] = [{"name": n, "class": c, "dir": "drivers/infiniband/core", "rule": "upstream"} for n, c in mods]
+    manifest = Manifest.from_dict(real)
+    t = Tree(tree, manifest, None, [Module(n, "drivers/infiniband/core", tree / "x.ko") for n, _ in mods])
+    pkg = Package(tree=t, name="ofed-rdma", counter=1, epoch=1700000000, epoch_from="test", module_dir="",
+                  kernel_dir=None)
+    dkms = tmp_path / "dkms"
+    (dkms / "drivers/infiniband/core").mkdir(parents=True)
+    (dkms / "dkms.conf").write_text('PACKAGE_NAME="ofed-rdma"\n')
+    (dkms / "drivers/infiniband/core/cq.c").write_text("int x;\n")
+    old = {k: os.environ.pop(k, None) for k in ("OFEDTOOL_PACKAGER", "DEBFULLNAME", "DEBEMAIL")}
+    os.environ.update(env)
+    try:
+        return deb.build(pkg, tmp_path / "out", tmp_path / "work", dkms).deb
+    finally:
+        for k in ("OFEDTOOL_PACKAGER", "DEBFULLNAME", "DEBEMAIL"):
+            os.environ.pop(k, None)
+        os.environ.update({k: v for k, v in old.items() if v is not None})
+
+
+def test_deb_is_lintian_clean_and_describes_its_own_modules(tmp_path):
+    deb = _core_only_deb(tmp_path / "a", {"OFEDTOOL_PACKAGER": "Jane Admin <jane@rdma.example.com>"})
+    _lintian(deb)
+    control = _sh("dpkg-deb", "-f", str(deb), "Description", "Maintainer").stdout
+    assert "Jane Admin <jane@rdma.example.com>" in control
+    assert "ib_core, ib_cm, rdma_cm, ib_uverbs" in control.replace("\n ", " ")
+    assert "rdma_rxe" not in control and "siw" not in control
+    assert all(len(line) <= 80 for line in control.splitlines())
+    files = _sh("dpkg-deb", "-c", str(deb)).stdout
+    for f in ("usr/share/doc/ofed-rdma-dkms/copyright", "usr/share/doc/ofed-rdma-dkms/changelog.Debian.gz",
+              "usr/src/ofed-rdma-6.12.117-1/dkms.conf"):
+        assert f"./{f}" in files, f
+    _sh("dpkg-deb", "-x", str(deb), str(tmp_path / "x"))
+    overrides = (tmp_path / "x/usr/share/lintian/overrides/ofed-rdma-dkms").read_text()
+    assert "bogus-mail-host" not in overrides  # a real packager: nothing to excuse
+
+
+def test_deb_without_a_packager_says_why_in_its_overrides(tmp_path):
+    """No packager named: the placeholder address is the one tag left, overridden with why."""
+    deb = _core_only_deb(tmp_path, {"DEBFULLNAME": "", "DEBEMAIL": ""})
+    _lintian(deb)
+    _sh("dpkg-deb", "-x", str(deb), str(tmp_path / "x"))
+    overrides = (tmp_path / "x/usr/share/lintian/overrides/ofed-rdma-dkms").read_text()
+    assert "ofed-rdma-dkms: bogus-mail-host Maintainer ofedtool@localhost" in overrides
+    assert "OFEDTOOL_PACKAGER" in overrides  # the why, and how to drop it
+    named = _core_only_deb(tmp_path / "d", {"DEBFULLNAME": "Deb Packager", "DEBEMAIL": "deb@rdma.example.com"})
+    assert "Deb Packager <deb@rdma.example.com>" in _sh("dpkg-deb", "-f", str(named), "Maintainer").stdout
+
+
+@pytest.mark.slow
+def test_every_package_is_lint_clean(packages, tmp_path):
+    """lintian on the .deb, rpmlint on the directory and on each RPM or spec alone (the
+    <name>.rpmlintrc beside them is loaded by itself): no error, no warning. The shipped modules
+    are stripped of debug info and signed after it (the signature is the file's end)."""
+    _lintian(_one(packages, "ofed-rdma-dkms_*_all.deb"))
+    assert (packages / "ofed-rdma.rpmlintrc").is_file()
+    for target in [packages, *packages.glob("*.rpm"), _one(packages, "*.spec")]:
+        lint = _sh("rpmlint", str(target), check=False)
+        assert " 0 errors, 0 warnings" in lint.stdout, (target, lint.stdout[-3000:])
+    rpm = _one(packages, "kmod-ofed-rdma-*.x86_64.rpm")
+    assert "rm " not in _sh("rpm", "-qp", "--scripts", str(rpm)).stdout
+    root = tmp_path / "root"
+    _sh("rpm", "-i", "--root", str(root), "--dbpath", str(tmp_path / "db"), "--nodeps", "--noscripts", str(rpm))
+    for ko in root.rglob("*.ko"):
+        assert ko.read_bytes().endswith(SIG_MAGIC), ko.name
+        sections = _sh("readelf", "-S", "-W", str(ko)).stdout
+        assert ".debug_info" not in sections and ".symtab" in sections, ko.name

@@ -20,7 +20,9 @@ import pytest
 from conftest import run_cli
 from ofedtool.consumers import judge_consumers, scan
 from ofedtool.errors import OfedError
-from ofedtool.modules import DEFAULT_MODULES, load_catalog, select
+from ofedtool import tree
+from ofedtool.defaults import DEFAULT_MODULES
+from ofedtool.modules import load_catalog, select
 from ofedtool.pipeline import apply_leave, buildable, parse_leave
 
 OURS = ["ib_core", "ib_cm", "iw_cm", "rdma_cm", "ib_umad", "ib_uverbs", "rdma_ucm", "rdma_rxe", "siw"]
@@ -135,12 +137,15 @@ def fake_built_tree(root: Path, left: list[dict]) -> Path:
     mods = [("ib_core", "drivers/infiniband/core", "upstream"), ("mlx4_ib", "drivers/infiniband/hw/mlx4", "target")]
     for name, d, _ in mods:
         fake_ko(root / d / f"{name}.ko", "")
-    manifest = {"source": {"version": "7.3.4", "provider": "debian"},
-                "target": {"id": "debian-12", "release": "6.1.0-57-amd64"},
-                "modules": [{"name": n, "dir": d, "rule": r, "class": "x"} for n, d, r in mods],
-                "probes": {"results": {}}, "smpl": [], "shims": []}
-    (root / "manifest.json").write_text(json.dumps(manifest))
-    (root / "result.json").write_text(json.dumps({"ok": True, "left": left, "stranded": []}))
+    tree.Manifest(ofedtool="test", inputs="0" * 64, source={"version": "7.3.4", "provider": "debian"},
+                  target={"id": "debian-12", "release": "6.1.0-57-amd64"},
+                  modules=tuple(tree.ModuleEntry(n, d, r, "x") for n, d, r in mods), copied=(),
+                  target_source=None, skipped={}, shims=[], patches=[], smpl=[], probes={"results": {}},
+                  compat={"active": [], "absent": []}).write(root)
+    build = {"modules": [{"name": n, "ko": str(root / d / f"{n}.ko"), "vermagic": "6.1.0-57-amd64 SMP", "ok": True}
+                         for n, d, _ in mods]}
+    tree.BuildRecord(ok=True, output=str(root), source={"version": "7.3.4"}, kernel="6.1.0-57-amd64",
+                     target="debian-12", probes={}, skipped={}, build=build, left=left).write(root)
     return root
 
 

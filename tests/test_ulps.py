@@ -109,7 +109,8 @@ def test_6_1_ulps_build_clean_and_bind_to_our_core(ulp_build_6_1):
 
 
 def test_binding_reads_our_crcs(ulp_build_6_1, build_tree_6_1):
-    from ofedtool.binding import check_binding, dump_modversions, read_symvers
+    from ofedtool.binding import check_binding, read_symvers
+    from ofedtool.kmod import dump_modversions
     _, out = ulp_build_6_1
     ours = read_symvers(out / "Module.symvers")
     distro = read_symvers(build_tree_6_1 / "Module.symvers")

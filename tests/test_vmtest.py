@@ -132,8 +132,10 @@ def test_init_script_is_valid_sh_with_and_without_signing(tmp_path):
                   inbox=[("ib_core", "cd", "kernel/x/ib_core.ko")], load=["updates/ofed/ib_core.ko"],
                   load_names=["ib_core"], siw=[], ulp=None, ulp_load=[], loaded_names={"ib_core"})
     full = dict(all_load=["updates/ofed/ib_core.ko", "kernel/drivers/nvme/target/nvmet.ko"], all_names=["ib_core"],
-                nvmeof=["kernel/drivers/block/brd.ko", "updates/ofed/nvmet-rdma.ko"], unload=["ib_core"])
-    empty = dict(all_load=[], all_names=[], nvmeof=[], unload=[])
+                nvmeof=["kernel/drivers/block/brd.ko", "updates/ofed/nvmet-rdma.ko"],
+                srp=["updates/ofed/ib_srpt.ko", "kernel/drivers/scsi/sd_mod.ko"],
+                iser=["updates/ofed/ib_iser.ko"], unload=["ib_core"])
+    empty = dict(all_load=[], all_names=[], nvmeof=[], srp=[], iser=[], unload=[])
     evil = "O'Brien \"$(reboot)\" key"
     for sig, more in ((None, full), ({"subject": evil, "mok": evil, "unsigned": "unsigned/ib_core.ko"}, empty)):
         script = render_init(**common, **more, sig=sig)
@@ -143,6 +145,7 @@ def test_init_script_is_valid_sh_with_and_without_signing(tmp_path):
         assert ("unsigned_refused" in script) == (sig is not None)
         # load-all, NVMe-oF and unload only where the tree has them; the dmesg verdict always
         assert ("nvmeof_connect" in script) == bool(more["nvmeof"]) and ("mark unload" in script) == bool(more["unload"])
+        assert ("srp_login" in script) == bool(more["srp"]) and ("iser_login" in script) == bool(more["iser"])
         assert "mark dmesg" in script
     assert "MOK='O'\"'\"'Brien \"$(reboot)\" key'" in script
 

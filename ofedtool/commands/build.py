@@ -2,40 +2,32 @@
 
 from __future__ import annotations
 
-import argparse
-import json
-
-from .. import jobserver, ui
-from ..build import compile_tree
-from ..generate import generate
-from ..kbuild import inspect_tree
-from ..consumers import judge_consumers
-from ..modules import DEFAULT_MODULES
-from ..pipeline import add_pipeline_arguments, output_dir, require_jobs, resolve_and_fetch
+from .. import pipeline
+from .options import add_build, build_options, selection, session
+from .package import add_package_options
 
 
 def add_arguments(p) -> None:
-    add_pipeline_arguments(p)
-    p.add_argument("--ccache", action=argparse.BooleanOptionalAction, default=None,
-                   help="compile through ccache (default: when ccache is installed)")
-    from .package import add_package_options
+    add_build(p)
     add_package_options(p, for_build=True)
 
 
 def run(args, cache) -> dict:
-    require_jobs(args.jobs)
+    pipeline.require_jobs(args.jobs)
+    opts = None
     if args.formats:
-        from ..package import parse_formats
-        parse_formats(args.formats, "--package")  # a typo fails before the compile, not after
-    inp = resolve_and_fetch(args, cache)
-    g = generate(cache, inp.source, inp.build, inp.catalog, inp.modules, output_dir(args, inp), args.jobs,
-                 inp.target_id, inp.target_source, inp.skipped)
-    ktree = inspect_tree(inp.build.build_dir, inp.build.toolchain)
-    js = jobserver.from_environ()
-    jobs = f"a shared jobserver ({js.jobs or '?'} jobs in all)" if js else f"-j{args.jobs}"
-    with ui.stage("build", f"make with {jobs} against {ktree.release} (CC={ktree.cc})"):
-        res = compile_tree(g.out, ktree, inp.modules, args.jobs, ccache=args.ccache, exporters=inp.exporters,
-                           no_abi=inp.no_exporters)
+        from .package import options
+        opts = options(args, "--package")  # a typo fails before the compile, not after
+    b = pipeline.build(session(args, cache), selection(args), build_options(args), opts, args.package_dir)
+    result = {**b.record.as_dict(), "text": text(b)}
+    if b.packages is not None:
+        result["packages"] = {k: v for k, v in b.packages.items() if k != "text"}
+        result["text"] += "\n" + b.packages["text"]
+    return result
+
+
+def text(b: pipeline.Built) -> str:
+    res, inp, g = b.result, b.inputs, b.generated
     c = res.counts()
     w = max([12] + [len(m.name) for m in res.modules] + [len(n) for n in inp.skipped])
     rows = [f"{'MODULE':<{w}} {'RESULT':<7} {'ERR':>4} {'UNDEF':>5} {'HAZ':>4} {'WARN':>4}  VERMAGIC"]
@@ -44,64 +36,27 @@ def run(args, cache) -> dict:
                     f"{m.hazards:>4} {m.warnings:>4}  {m.vermagic or '-'}")
     for name, why in inp.skipped.items():
         rows.append(f"{name:<{w}} {'skipped':<7} {why}")
-    for o in g.manifest.get("off", []):
+    for o in g.manifest.off:
         rows.append(f"{o['module']}: built without {o['config']} (switched off: {o['why']})")
     for d in [d for d in res.diagnostics if d.kind != "warning"][:20]:
         rows.append(f"  {d.kind}: {d.file}:{d.line}: {d.msg}")
     rows.append(f"{'PASS' if res.ok else 'FAIL'}: {sum(m.ko is not None for m in res.modules)}/{len(res.modules)} "
                 f".ko, {c['errors']} errors, {c['undefined']} undefined, {c['hazards']} hazards, "
                 f"{c['warnings']} other warnings, compile {res.seconds:.0f}s")
+    if res.failure:
+        rows.append(f"make failed (not a compile error): {res.failure}")
     rows.append(f"{c['binding']} binding problems (imports not bound to our core's exports)")
     rows.append(_abi_line(res.abi, c["abi"]))
-    consumers = _consumers(args, cache, inp)
-    # The default selection is the whole stack the target ships: a module it strands is one that
-    # could not be rebuilt, and fails the build. An explicit --modules is a partial stack by
-    # choice: its stranded modules are reported (and in result.json), not a failure.
-    v = judge_consumers(consumers, inp.left, strict=args.modules == DEFAULT_MODULES, partial=args.modules)
-    for name in v.unknown_left:
-        ui.warn(f"--leave {name}: {inp.build.release} ships no module of that name importing from ours; "
-                f"nothing to blacklist")
-    rows += v.rows
-    ok = res.ok and v.ok
+    rows += b.consumers.rows
     rows.append(f"tree: {g.out}\nlog:  {res.log}")
-    result = {"consumers": consumers, "stranded": v.stranded, "left": v.left, "stranded_fail": v.strict,
-              "off": g.manifest.get("off", []), "ok": ok, "output": str(g.out), "source": inp.source.manifest(), "kernel": inp.build.release,
-              "target": inp.target_id, "probes": g.probe_stats, "skipped": inp.skipped, "build": res.as_dict(), "text": "\n".join(rows)}
-    (g.out / "result.json").write_text(json.dumps({k: v for k, v in result.items() if k != "text"},
-                                                  indent=2, sort_keys=True, default=str) + "\n")
-    if args.formats and ok:
-        from ..package import package
-        from .package import default_out, options
-        pk = package(g.out, args.package_dir or default_out(g.out), options(args), cache)
-        result["packages"] = {k: v for k, v in pk.items() if k != "text"}
-        result["text"] += "\n" + pk["text"]
-    return result
+    return "\n".join(rows)
 
 
 def _abi_line(abi: dict | None, hazards: int) -> str:
     if not abi or "skipped" in abi:
         return f"ABI gate: NOT checked ({(abi or {}).get('skipped', 'no result')})"
     unv = f", {len(abi['unverified'])} could not be checked (see the warnings)" if abi["unverified"] else ""
+    if abi.get("behind_pointers"):
+        unv += f", {len(abi['behind_pointers'])} differ only behind pointers (warned, not failed)"
     return (f"{hazards} ABI hazards: of {abi['imports']} imports from code we do not rebuild, "
             f"{len(abi['compared'])} reach RDMA headers and were compared by CRC over our headers{unv}")
-
-
-def _consumers(args, cache, inp) -> list[dict] | None:
-    """Distro modules importing from the modules we replace (ofedtool/consumers.py); None when
-    it cannot be told (a local build dir, or the image package is unavailable)."""
-    from ..catalog import resolve_target
-    from ..consumers import find_consumers
-    from ..errors import OfedError
-    if inp.target_id == "local":
-        ui.warn("consumers: a local build dir has no image package to scan; distro RDMA consumers unknown")
-        return None
-    try:
-        found = find_consumers(cache, resolve_target(inp.target_id), inp.build, inp.modules, args.offline)
-    except OfedError as e:
-        ui.warn(f"consumers: cannot scan {inp.build.release}'s modules: {e}")
-        return None
-    for x in found:
-        if x.name not in inp.left:
-            ui.warn(f"consumer {x.name} ({x.path}) imports from {', '.join(x.imports_from)}: it will fail to "
-                    f"load against our modules (disagrees about version of symbol); rebuild it or --leave it")
-    return [x.as_dict() for x in found]

@@ -6,19 +6,14 @@ from .. import ui
 from ..catalog import parse_from, resolve_target
 from ..errors import OfedError
 from ..headers import fetch_headers, is_local
+from .options import add_source
 
 
 def add_arguments(p) -> None:
     p.add_argument("--from", dest="from_", metavar="X", help="upstream release: 6.12, 6.12.117 or v6.12")
     p.add_argument("--kernel", metavar="Y[,Y2...]",
                    help="target kernel(s): catalog id/alias (6.1, debian-12-cloud) or a build dir; comma-separated")
-    add_source_arguments(p)
-
-
-def add_source_arguments(p) -> None:
-    p.add_argument("--source", choices=("git", "debian", "auto"), default="auto",
-                   help="where --from comes from (auto: git, falling back to Debian's linux-source)")
-    p.add_argument("--git-url", help="git remote for --source git (default: kernel.org linux stable)")
+    add_source(p)
 
 
 def run(args, cache) -> dict:

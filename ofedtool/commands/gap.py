@@ -3,31 +3,20 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
-from .. import ui
-from ..build import compile_tree
-from ..gap import parse, render
-from ..generate import generate
-from ..kbuild import inspect_tree
-from ..pipeline import add_pipeline_arguments, output_dir, require_jobs, resolve_and_fetch
+from .. import pipeline
+from ..gap import render
+from .options import add_build, build_options, selection, session
 
 
 def add_arguments(p) -> None:
-    add_pipeline_arguments(p)
+    add_build(p, ccache=False)
     p.add_argument("--sites", type=int, default=2, metavar="N", help="first sites shown per API (default 2)")
 
 
 def run(args, cache) -> dict:
-    require_jobs(args.jobs)
-    inp = resolve_and_fetch(args, cache)
-    out = args.output or Path(str(output_dir(args, inp)) + "_gap")
-    g = generate(cache, inp.source, inp.build, inp.catalog, inp.modules, out, args.jobs,
-                 inp.target_id, inp.target_source, inp.skipped, pristine=True)
-    ktree = inspect_tree(inp.build.build_dir, inp.build.toolchain)
-    with ui.stage("build", f"make -k -j{args.jobs} of the pristine tree against {ktree.release}"):
-        res = compile_tree(g.out, ktree, inp.modules, args.jobs)
-    apis = parse(Path(res.log).read_text(errors="replace"), g.out, ktree.build_dir)
+    gp = pipeline.gap(session(args, cache), selection(args), build_options(args))
+    inp, g, res, apis = gp.inputs, gp.generated, gp.result, gp.apis
     by_kind: dict[str, int] = {}
     for a in apis:
         by_kind[a.kind] = by_kind.get(a.kind, 0) + a.count

@@ -2,21 +2,18 @@
 
 from __future__ import annotations
 
-from ..generate import generate
-from ..pipeline import add_pipeline_arguments, output_dir, require_jobs, resolve_and_fetch
+from .. import pipeline
+from .options import add_build, build_options, selection, session
 
 
 def add_arguments(p) -> None:
-    add_pipeline_arguments(p)
+    add_build(p, ccache=False)
 
 
 def run(args, cache) -> dict:
-    require_jobs(args.jobs)
-    inp = resolve_and_fetch(args, cache)
-    g = generate(cache, inp.source, inp.build, inp.catalog, inp.modules, output_dir(args, inp), args.jobs,
-                 inp.target_id, inp.target_source, inp.skipped)
+    g = pipeline.generate(session(args, cache), selection(args), build_options(args))
     return {"ok": True, "output": str(g.out), "probes": g.probe_stats,
-            "features_absent": g.manifest["compat"]["active"],
-            "patches": [p["patch"] for p in g.manifest["patches"]],
-            "smpl": [s["file"] for s in g.manifest["smpl"] if s["active"]],
+            "features_absent": g.manifest.compat["active"],
+            "patches": [p["patch"] for p in g.manifest.patches],
+            "smpl": [s["file"] for s in g.manifest.smpl if s["active"]],
             "text": f"generated {g.out}"}

@@ -5,8 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..errors import OfedError
-from ..package import DEFAULT_NAME, Options, package, parse_formats
+from .. import pipeline
+from ..package import DEFAULT_NAME, Options, parse_formats
 from ..package.rpm import DEFAULT_CONFLICTS
+from .options import session
 
 
 def add_package_options(p, for_build: bool) -> None:
@@ -31,16 +33,14 @@ def add_package_options(p, for_build: bool) -> None:
     p.add_argument("--kernel-requires", help="RPM Requires on the kernel (default 'kernel-uname-r = <kver>')")
 
 
-def options(args) -> Options:
+def options(args, flag: str = "--format") -> Options:
     split = lambda s: [x.strip() for x in (s or "").split(",") if x.strip()]  # noqa: E731
-    return Options(formats=parse_formats(args.formats), name=args.name, counter=args.pkg_release,
+    return Options(formats=parse_formats(args.formats, flag), name=args.name, counter=args.pkg_release,
                    sign_key=args.sign_key, sign_cert=args.sign_cert, kernel_dir=args.kernel_dir,
                    conflicts=split(args.conflicts), obsoletes=split(args.obsoletes),
                    kernel_requires=args.kernel_requires)
 
 
-def default_out(tree: Path) -> Path:
-    return Path(str(Path(tree).absolute()) + "-packages")
 
 
 def add_arguments(p) -> None:
@@ -60,4 +60,4 @@ def _default_tree() -> Path:
 
 def run(args, cache) -> dict:
     tree = args.tree or _default_tree()
-    return package(tree, args.output or default_out(tree), options(args), cache)
+    return pipeline.package(tree, args.output, options(args), session(args, cache))

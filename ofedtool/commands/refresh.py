@@ -7,17 +7,18 @@ was; the others are still refreshed, and the exit code says something needs a hu
 
 from __future__ import annotations
 
+
 from .. import ui
 from ..catalog import data_dir, parse_from
 from ..errors import OfedError
 from ..sources import fetch_source
+from .options import add_source
 
 
 def add_arguments(p) -> None:
     p.add_argument("--from", dest="from_", required=True, metavar="X", help="the new upstream release")
     p.add_argument("--fuzz", type=int, default=2, help="context lines a hunk may lose (default 2)")
-    p.add_argument("--source", choices=("git", "debian", "auto"), default="auto")
-    p.add_argument("--git-url")
+    add_source(p)
 
 
 def run(args, cache) -> dict:

@@ -9,18 +9,20 @@ from pathlib import Path
 from ..catalog import data_dir
 from ..generate import run_feature_probes
 from ..kbuild import source_dir
-from ..pipeline import add_pipeline_arguments, resolve_and_fetch
+from ..pipeline import resolve_and_fetch
+from .options import add_jobs, add_selection, selection, session
 from ..shims import load_core_probes, load_shims, plan, run_core_probes
 
 
 def add_arguments(p) -> None:
-    add_pipeline_arguments(p, output=False)
+    add_selection(p)
+    add_jobs(p)
     p.set_defaults(modules="core,ulps")
 
 
 def run(args, cache) -> dict:
-    inp = resolve_and_fetch(args, cache)
-    run_ = run_feature_probes(cache, inp.build, args.jobs)
+    inp = resolve_and_fetch(session(args, cache), selection(args))
+    run_ = run_feature_probes(cache, inp.build, args.jobs, inp.ktree)
     features = dict(run_.results)
     # Core probes read X's headers: the same paths generate copies, without writing a tree.
     with tempfile.TemporaryDirectory() as t:

@@ -3,42 +3,22 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 
 from ..catalog import Target, resolve_target
 from ..errors import OfedError
-from ..toolchain import Toolchain
+from ..kbuild import KernelTree
 
 
-@dataclass(frozen=True)
-class BuildTree:
-    build_dir: Path     # make -C here
-    release: str        # uname -r of the kernel it builds for (6.1.0-56-amd64)
-    target_id: str      # catalog id, or "local"
-    provenance: dict
-    # The target's own compiler and binutils (ofedtool/toolchain.py) when its catalog file
-    # declares them; None builds with the host's compiler (kbuild.choose_compiler).
-    toolchain: Toolchain | None = None
-
-    def manifest(self) -> dict:
-        # the entry's name, not its path: a generated tree's manifest must not depend on the cache's place
-        tc = {"toolchain": {"entry": self.toolchain.root.name,
-                            "packages": [f"{p['package']}={p['version']}" for p in self.toolchain.packages]}
-              } if self.toolchain else {}
-        return {"build_dir": str(self.build_dir), "release": self.release, "target": self.target_id,
-                **self.provenance, **tc}
+# The providers' name for the one kernel tree type (kbuild.KernelTree).
+BuildTree = KernelTree
 
 
 def kernel_release(build_dir: Path) -> str:
-    """`uname -r` of the kernel: utsrelease.h (Debian's kernel.release holds the upstream version)."""
-    u = build_dir / "include" / "generated" / "utsrelease.h"
-    if u.exists():
-        return u.read_text().split('"')[1]
-    p = build_dir / "include" / "config" / "kernel.release"
-    if p.exists():
-        return p.read_text().strip()
-    raise OfedError(f"{build_dir}: not a prepared kernel build tree (no include/generated/utsrelease.h)")
+    """`uname -r` of the kernel (kbuild.kernel_release, the one reader)."""
+    from ..kbuild import kernel_release as release
+    return release(build_dir)
 
 
 def is_local(query: str) -> bool:
@@ -74,7 +54,21 @@ def with_toolchain(cache, target: Target, tree: BuildTree, offline: bool = False
     return replace(tree, toolchain=tc)
 
 
+def find_build_dir(cache, target: dict, release: str, given: Path | None = None) -> Path | None:
+    """A built tree's target build dir: given (--kernel-dir), else the cached Debian headers the
+    tree was built against (named in its manifest's target), else /lib/modules/<release>/build."""
+    if given:
+        return Path(given)
+    pkgs = target.get("packages") or []
+    if cache is not None and pkgs:
+        root = cache.path("headers", f"{pkgs[0]['package']}_{pkgs[0]['version']}")
+        if (root / "manifest.json").is_file():
+            return load_build_tree(root).build_dir
+    local = Path("/lib/modules") / release / "build"
+    return local if local.is_dir() else None
+
+
 def load_build_tree(root: Path) -> BuildTree:
     m = json.loads((root / "manifest.json").read_text())
-    return BuildTree(root / m["build_dir"], m["release"], m["target"],
-                     {k: v for k, v in m.items() if k not in ("build_dir", "release", "target")})
+    return KernelTree(root / m["build_dir"], m["release"], target_id=m["target"],
+                      provenance={k: v for k, v in m.items() if k not in ("build_dir", "release", "target")})

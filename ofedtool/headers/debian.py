@@ -12,7 +12,8 @@ import re
 from pathlib import Path
 
 from .. import ui
-from ..apt import Apt, highest, parse_depends, require, unpack
+from ..apt import Apt, highest, parse_depends, unpack
+from ..proc import require
 from ..catalog import Target
 from ..errors import OfedError
 from . import BuildTree, kernel_release, load_build_tree
@@ -49,8 +50,8 @@ def fetch(cache, target: Target, offline: bool = False) -> BuildTree:
     apt.update()
     pkg, version, abi = resolve(apt, target)
     rel = f"headers/{pkg}_{version}"
-    if cache.path(rel, "manifest.json").exists():
-        return load_build_tree(cache.path(rel))
+    if (entry := cache.get(rel)) is not None:
+        return load_build_tree(entry)
     fields = apt.show(pkg, version)
     wanted = [(pkg, version)]
     for dep, exact in parse_depends(fields.get("Depends", "")):

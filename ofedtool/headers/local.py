@@ -15,4 +15,4 @@ def fetch(query: str) -> BuildTree:
     for need in ("Makefile", ".config"):
         if not (path / need).exists():
             raise OfedError(f"{path}: not a kernel build tree (no {need})")
-    return BuildTree(path, kernel_release(path), "local", {"provider": "local"})
+    return BuildTree(path, kernel_release(path), target_id="local", provenance={"provider": "local"})

@@ -13,7 +13,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .. import ui
+from ..apt import require
 from ..errors import OfedError
+from ..fsutil import check_output, mark, output_lock, replace_dir, temp_beside
 from .common import (DEFAULT_NAME, Package, check_name, find_kernel_dir, find_strip, load_tree, private_tmp, sha256sums,
                      prepare_modules, signature_state, source_date_epoch)
 
@@ -42,6 +44,12 @@ def parse_formats(text: str, flag: str = "--format") -> list[str]:
 
 
 def package(tree_dir: Path, out: Path, opts: Options, cache) -> dict:
+    out = check_output(out, "packages -o")  # refused before anything else is read or written
+    # Every tool a format needs, before anything is written (a missing rpmbuild used to leave
+    # a half package directory: the DKMS files and no SHA256SUMS).
+    for fmt in opts.formats:
+        for tool, debian_pkg in TOOLS[fmt]:
+            require(tool, debian_pkg)
     tree = load_tree(tree_dir)
     check_name(opts.name)
     if opts.counter < 1:
@@ -52,9 +60,33 @@ def package(tree_dir: Path, out: Path, opts: Options, cache) -> dict:
     pkg = Package(tree=tree, name=opts.name, counter=opts.counter, epoch=epoch, epoch_from=epoch_from,
                   module_dir="", kernel_dir=find_kernel_dir(tree, cache, opts.kernel_dir),
                   strip=find_strip(tree, cache))
-    out = Path(out).absolute()
-    out.mkdir(parents=True, exist_ok=True)
     made: dict[str, list[str]] = {}
+    with output_lock(out, "packages -o"):
+        stage = temp_beside(out)
+        try:
+            summary = _make(pkg, tree, opts, stage, made, epoch, epoch_from)
+            mark(stage)
+            replace_dir(stage, out, "packages -o")
+        except BaseException as e:
+            kept = _keep_log(stage, out)
+            shutil.rmtree(stage, ignore_errors=True)
+            if kept and isinstance(e, OfedError):
+                raise OfedError(str(e).replace(str(stage / "rpmbuild.log"), str(kept))) from None
+            raise
+    rows = [f"{pkg.name} {pkg.version} for {tree.release} ({signature_state(pkg)}; "
+            f"SOURCE_DATE_EPOCH={epoch} from {epoch_from})"]
+    rows += [f"  {fmt:<5} {name}" for fmt, names in made.items() for name in names]
+    rows.append(f"  SHA256SUMS, manifest.json, packages.json in {out}")
+    return {"ok": True, "output": str(out), **summary, "text": "\n".join(rows)}
+
+
+# (tool, Debian package) each format runs
+TOOLS = {"dkms": [], "rpm": [("rpmbuild", "rpm")], "deb": [("dpkg-deb", "dpkg")]}
+
+
+def _make(pkg, tree, opts: Options, out: Path, made: dict[str, list[str]], epoch, epoch_from) -> dict:
+    """Write every package, SHA256SUMS, manifest.json and packages.json into `out` (a temporary
+    directory that package() swaps into place)."""
     with ui.stage("package", f"{', '.join(opts.formats)} of {pkg.name} {pkg.version} for {tree.release}"), \
             private_tmp("ofedtool-package-") as tmp:
         work = Path(tmp)
@@ -70,7 +102,7 @@ def package(tree_dir: Path, out: Path, opts: Options, cache) -> dict:
         if "rpm" in opts.formats:
             from . import rpm
             r = rpm.build(pkg, out, work, d.tarball, opts.conflicts, opts.obsoletes, opts.kernel_requires)
-            made["rpm"] = [r.srpm.name, *(p.name for p in r.rpms), r.spec.name]
+            made["rpm"] = [r.srpm.name, *(p.name for p in r.rpms), r.spec.name, r.rpmlintrc.name]
         if "deb" in opts.formats:
             from . import deb
             made["deb"] = [deb.build(pkg, out, work, d.tree).deb.name]
@@ -79,7 +111,7 @@ def package(tree_dir: Path, out: Path, opts: Options, cache) -> dict:
             d.conf.unlink()
     shutil.copyfile(tree.path / "manifest.json", out / "manifest.json")
     summary = {
-        "name": pkg.name, "version": pkg.version, "kernel": tree.release, "target": tree.manifest["target"].get("id"),
+        "name": pkg.name, "version": pkg.version, "kernel": tree.release, "target": tree.manifest.target.get("id"),
         "source": tree.source_version, "source_date_epoch": epoch, "source_date_epoch_from": epoch_from,
         "signed": bool(pkg.signer), "signer": pkg.signer, "modules": [m.name for m in tree.modules],
         "packages": made,
@@ -87,8 +119,14 @@ def package(tree_dir: Path, out: Path, opts: Options, cache) -> dict:
     (out / "packages.json").write_text(json.dumps(summary, indent=2, sort_keys=True) + "\n")
     files = [out / f for names in made.values() for f in names] + [out / "manifest.json", out / "packages.json"]
     sha256sums(out, files)
-    rows = [f"{pkg.name} {pkg.version} for {tree.release} ({signature_state(pkg)}; "
-            f"SOURCE_DATE_EPOCH={epoch} from {epoch_from})"]
-    rows += [f"  {fmt:<5} {name}" for fmt, names in made.items() for name in names]
-    rows.append(f"  SHA256SUMS, manifest.json, packages.json in {out}")
-    return {"ok": True, "output": str(out), **summary, "text": "\n".join(rows)}
+    return summary
+
+
+def _keep_log(stage: Path, out: Path) -> Path | None:
+    """A failed rpmbuild's log is the one thing worth keeping from a failed run: beside `out`."""
+    log = stage / "rpmbuild.log"
+    if not log.is_file():
+        return None
+    kept = out.parent / f"{out.name}.rpmbuild.log"
+    shutil.move(str(log), str(kept))
+    return kept

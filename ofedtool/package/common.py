@@ -21,11 +21,9 @@ the date of the newest entry of the Debian source package's changelog (read from
 
 from __future__ import annotations
 
-import glob
 import gzip
 import hashlib
 import io
-import json
 import os
 import re
 import shutil
@@ -36,9 +34,9 @@ from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
 from pathlib import Path
 
-from .. import ui
-from ..apt import require
+from .. import kmod, ui
 from ..errors import OfedError
+from ..tree import BuildRecord, BuiltTree, Manifest
 
 DEFAULT_NAME = "ofed-rdma"
 FALLBACK_EPOCH = 315532800
@@ -59,24 +57,24 @@ class Module:
 
 @dataclass
 class Tree:
-    """A generated and built tree (the -o of `ofedtool build`)."""
+    """A generated and built tree (the -o of `ofedtool build`), as package reads it."""
     path: Path
-    manifest: dict
-    result: dict
+    manifest: Manifest
+    result: BuildRecord
     modules: list[Module]
 
     @property
     def release(self) -> str:
-        return self.manifest["target"]["release"]
+        return self.manifest.release
 
     @property
     def source_version(self) -> str:
-        return self.manifest["source"]["version"]
+        return self.manifest.source_version
 
     @property
     def left(self) -> list[str]:
         """Distro modules the build left to the distro (--leave): the packages blacklist them."""
-        return sorted(x["name"] for x in self.result.get("left") or [])
+        return sorted(x["name"] for x in self.result.left or [])
 
 
 @dataclass
@@ -105,22 +103,10 @@ class Package:
 
 
 def load_tree(path: Path) -> Tree:
-    path = Path(path).absolute()
-    if not (path / "manifest.json").is_file():
-        raise OfedError(f"tree {path} has no manifest.json: give the -o directory of `ofedtool build`")
-    if not (path / "result.json").is_file():
-        raise OfedError(f"tree {path} was generated but not built (no result.json): run `ofedtool build`")
-    manifest = json.loads((path / "manifest.json").read_text())
-    result = json.loads((path / "result.json").read_text())
-    if not result.get("ok"):
-        raise OfedError(f"tree {path}: its build failed (result.json ok=false): fix the build before packaging")
-    mods = []
-    for m in manifest["modules"]:
-        ko = path / m["dir"] / f"{m['name']}.ko"
-        if not ko.is_file():
-            raise OfedError(f"tree {path}: {m['dir']}/{m['name']}.ko is missing: rebuild it")
-        mods.append(Module(m["name"], m["dir"], ko))
-    return Tree(path, manifest, result, mods)
+    bt = BuiltTree.open(path)
+    bt.require_ok("packaging")
+    kos = bt.manifest_kos()
+    return Tree(bt.path, bt.manifest, bt.build, [Module(m.name, m.dir, kos[m.name]) for m in bt.manifest.modules])
 
 
 def check_name(name: str) -> str:
@@ -133,13 +119,13 @@ def check_name(name: str) -> str:
 # ---------------------------------------------------------------- SOURCE_DATE_EPOCH
 
 
-def source_date_epoch(manifest: dict, cache) -> tuple[int, str]:
+def source_date_epoch(manifest: Manifest, cache) -> tuple[int, str]:
     env = os.environ.get("SOURCE_DATE_EPOCH", "").strip()
     if env:
         if not env.isdigit():
             raise OfedError(f"SOURCE_DATE_EPOCH={env!r}: must be a number of seconds")
         return int(env), "$SOURCE_DATE_EPOCH"
-    src = manifest.get("source", {})
+    src = manifest.source
     if src.get("provider") == "git" and src.get("commit"):
         t = _git_commit_time(cache, src)
         if t is not None:
@@ -263,7 +249,7 @@ def sha256sums(out_dir: Path, files: list[Path]) -> Path:
 def find_strip(tree: Tree, cache) -> str | None:
     """The strip of the toolchain the tree was built with (a target's own, named in its manifest)
     when it is in the cache: the binutils that wrote the .ko also rewrite it."""
-    entry = (tree.manifest.get("target", {}).get("toolchain") or {}).get("entry")
+    entry = (tree.manifest.target.get("toolchain") or {}).get("entry")
     if cache is None or not entry:
         return None
     found = sorted(cache.path("toolchains", entry, "root", "usr", "bin").glob("*-linux-*-strip"))
@@ -271,19 +257,9 @@ def find_strip(tree: Tree, cache) -> str | None:
 
 
 def find_kernel_dir(tree: Tree, cache, given: Path | None) -> Path | None:
-    """The target's build tree: --kernel-dir, else the cached Debian headers the tree was built
-    against (named in its manifest), else /lib/modules/<release>/build."""
-    if given:
-        return Path(given)
-    target = tree.manifest.get("target", {})
-    pkgs = target.get("packages") or []
-    if cache is not None and pkgs:
-        root = cache.path("headers", f"{pkgs[0]['package']}_{pkgs[0]['version']}")
-        if (root / "manifest.json").is_file():
-            from ..headers import load_build_tree
-            return load_build_tree(root).build_dir
-    local = Path("/lib/modules") / tree.release / "build"
-    return local if local.is_dir() else None
+    """The target's build tree (headers.find_build_dir): for scripts/sign-file."""
+    from ..headers import find_build_dir
+    return find_build_dir(cache, tree.manifest.target, tree.release, given)
 
 
 def prepare_modules(pkg: Package, work: Path, key: Path | None, cert: Path | None) -> None:
@@ -292,80 +268,22 @@ def prepare_modules(pkg: Package, work: Path, key: Path | None, cert: Path | Non
     when a key is given. Strip before signing: the signature covers the bytes before it, and
     stripping afterwards would cut it off. The tree itself stays as built."""
     if key is not None:
-        check_key_pair(key, cert)
+        kmod.check_key_pair(key, cert)
     work.mkdir(parents=True, exist_ok=True)
     for m in pkg.tree.modules:
         dst = work / f"{m.name}.ko"
         shutil.copyfile(m.ko, dst)
-        strip_module(dst, pkg.strip)
+        kmod.strip(dst, pkg.strip)
         pkg.shipped_kos[m.name] = dst
     if key is not None:
         _sign(pkg, key, cert)
 
 
-def check_key_pair(key: Path | None, cert: Path | None) -> None:
-    if (key is None) != (cert is None):
-        raise OfedError("--sign-key and --sign-cert go together: give both or neither")
-    for what, p in (("--sign-key", key), ("--sign-cert", cert)):
-        if not Path(p).is_file():
-            raise OfedError(f"{what} {p}: no such file")
-
-
-def strip_module(ko: Path, strip: str | None = None) -> None:
-    """strip --strip-debug in place (never on a signed module: it would cut the signature off).
-    strip: the toolchain's own (a target built with its own binutils); default the host's."""
-    strip = strip or require("strip", "binutils")
-    p = subprocess.run([strip, "--strip-debug", str(ko)], capture_output=True, text=True)
-    if p.returncode != 0:
-        raise OfedError(f"strip --strip-debug {ko.name}: {(p.stderr.strip().splitlines() or ['failed'])[-1]}")
-
-
-def sign_file_of(kernel_dir: Path | None, release: str) -> Path:
-    """The target's own scripts/sign-file: it appends the signature in the layout its kernel reads."""
-    if kernel_dir is None:
-        raise OfedError(f"no build tree for {release} to take scripts/sign-file from: give --kernel-dir")
-    sign_file = kernel_dir / "scripts" / "sign-file"
-    if not os.access(sign_file, os.X_OK):
-        raise OfedError(f"{sign_file} does not exist: the target's build tree has no sign-file")
-    if _runs(sign_file):
-        return sign_file
-    # A target older than the host ships a sign-file linked against libraries the host no longer
-    # has (Debian 11's needs libcrypto.so.1.1). The signature it appends (PKCS#7, then struct
-    # module_signature and the magic string) has not changed since 4.x, so the host's own
-    # kernel build tools sign the same way.
-    for other in sorted(glob.glob("/usr/lib/linux-kbuild-*/scripts/sign-file")
-                        + glob.glob("/usr/src/linux-headers-*/scripts/sign-file"), reverse=True):
-        if _runs(Path(other)):
-            ui.warn(f"{sign_file} does not run on this host (missing libraries): signing with {other}")
-            return Path(other)
-    raise OfedError(f"{sign_file} does not run on this host (missing libraries) and the host has no "
-                    f"sign-file of its own: install linux-headers-amd64")
-
-
-def _runs(program: Path) -> bool:
-    """Does the program start? (Without arguments sign-file prints its usage and exits 1; a
-    missing shared library makes the loader exit 127.)"""
-    p = subprocess.run([str(program)], capture_output=True, text=True)
-    return p.returncode != 127 and "error while loading shared libraries" not in p.stderr
-
-
-def sign_module(sign_file: Path, key: Path, cert: Path, ko: Path) -> None:
-    """Append a sha256 module signature to ko in place."""
-    p = subprocess.run([str(sign_file), "sha256", str(key), str(cert), str(ko)], capture_output=True, text=True)
-    if p.returncode != 0:
-        msg = (p.stderr.strip().splitlines() or ["failed"])[-1]
-        raise OfedError(f"sign-file on {ko.name}: {msg}")
-
-
-def signer_of(ko: Path) -> str:
-    return subprocess.run(["modinfo", "-F", "signer", str(ko)], capture_output=True, text=True).stdout.strip()
-
-
 def _sign(pkg: Package, key: Path, cert: Path) -> None:
-    sign_file = sign_file_of(pkg.kernel_dir, pkg.tree.release)
+    sign_file = kmod.sign_file_of(pkg.kernel_dir, pkg.tree.release)
     for ko in pkg.shipped_kos.values():
-        sign_module(sign_file, key, cert, ko)
-    pkg.signer = signer_of(next(iter(pkg.shipped_kos.values()))) or "unknown"
+        kmod.sign(sign_file, key, cert, ko)
+    pkg.signer = kmod.signer(next(iter(pkg.shipped_kos.values()))) or "unknown"
     ui.info(f"[package] signed {len(pkg.shipped_kos)} modules (sha256, signer: {pkg.signer})")
 
 
@@ -373,27 +291,54 @@ def signature_state(pkg: Package) -> str:
     return f"signed by {pkg.signer}" if pkg.signer else "unsigned"
 
 
+PLACEHOLDER_PACKAGER = "ofedtool <ofedtool@localhost>"
+
+
+def packager() -> tuple[str, bool]:
+    """Who made the package, "Name <mail>": $OFEDTOOL_PACKAGER, else Debian's DEBFULLNAME and
+    DEBEMAIL (what dch uses). True with the placeholder, when neither is set: there is no real
+    address to put in Maintainer: then, and the .deb says so in a lintian override."""
+    given = os.environ.get("OFEDTOOL_PACKAGER", "").strip()
+    if given:
+        return given, False
+    name, mail = os.environ.get("DEBFULLNAME", "").strip(), os.environ.get("DEBEMAIL", "").strip()
+    if mail:
+        if "<" in mail:  # DEBEMAIL may hold "Name <mail>" itself
+            return mail, False
+        return f"{name or mail.split('@')[0]} <{mail}>", False
+    return PLACEHOLDER_PACKAGER, True
+
+
+_KINDS = (("core", "the RDMA core"), ("sw", "the software RDMA drivers"), ("hw", "the RDMA hardware drivers"),
+          ("ulp", "the upper-layer protocols"), ("user", "the in-kernel RDMA users"))
+
+
+def describe_modules(manifest: Manifest) -> str:
+    """What a package holds, in words, from the tree's own module list: "the RDMA core (ib_core,
+    ib_cm), the software RDMA drivers (rdma_rxe, siw)"; never a fixed text (a core-only build
+    holds no rdma_rxe)."""
+    mods = manifest.modules
+    parts = []
+    for cls, words in _KINDS:
+        names = [m.name for m in mods if m.cls == cls]
+        if names:
+            parts.append(f"{words} ({', '.join(names)})")
+    other = [m.name for m in mods if m.cls not in {c for c, _ in _KINDS}]
+    if other:
+        parts.append(f"the modules {', '.join(other)}")
+    return ", ".join(parts[:-1]) + (" and " if len(parts) > 1 else "") + parts[-1] if parts else "no modules"
+
+
 def private_tmp(prefix: str) -> tempfile.TemporaryDirectory:
     # Paths without spaces or colons: kbuild's M= and rpmbuild's macros take neither.
     return tempfile.TemporaryDirectory(prefix=prefix)
-
-
-def render(template: str, **ctx) -> str:
-    # Our own environment: generate.render() reserves `version` for ofedtool's.
-    import jinja2
-
-    from .. import __version__
-    from ..catalog import data_dir
-    env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(data_dir("recipes"))),
-                             keep_trailing_newline=True, undefined=jinja2.StrictUndefined)
-    return env.get_template(template).render(ofedtool_version=__version__, **ctx)
 
 
 def target_info(tree: Tree) -> dict:
     """Catalog facts about the tree's target (series, arch, module_dir); a local build dir has
     no catalog entry, so its release stands in."""
     from ..catalog import load_targets
-    tid = tree.manifest.get("target", {}).get("id")
+    tid = tree.manifest.target.get("id")
     m = re.match(r"(\d+)\.(\d+)", tree.release)
     info = {"id": tid or "local", "series": f"{m.group(1)}.{m.group(2)}" if m else tree.release,
             "arch": None, "module_dir": "updates", "raw": {}}

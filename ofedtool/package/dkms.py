@@ -16,7 +16,8 @@ from ..errors import OfedError
 from ..catalog import data_dir
 from ..probekit import fixed_features, pinned_probes, write_kit
 from ..probes import load_probes
-from .common import Package, copy_sources, deterministic_tar, render, target_info
+from ..templates import render
+from .common import Package, copy_sources, deterministic_tar, target_info
 
 # Debian architecture -> the kernel's `uname -m`, which dkms matches BUILD_EXCLUSIVE_ARCH against.
 _UNAME_M = {"amd64": "x86_64", "arm64": "aarch64", "ppc64el": "ppc64le", "s390x": "s390x", "riscv64": "riscv64"}
@@ -48,10 +49,10 @@ def modprobe_conf(pkg: Package, owner: str) -> str:
     return render("modprobe.conf.j2", name=pkg.name, version=pkg.version, owner=owner, left=pkg.tree.left)
 
 
-def kit_probes(manifest: dict) -> list:
+def kit_probes(manifest) -> list:
     """The probes the tree was generated with (its config.h names), no more: a probe added to
     backports/ since then is not used by this source, one removed or renamed cannot be answered."""
-    wanted = [n for n in manifest["probes"]["results"] if not n.startswith("OFED_CORE_")]
+    wanted = [n for n in manifest.features if not n.startswith("OFED_CORE_")]
     known = {p.name: p for p in load_probes(data_dir("backports") / "probes")}
     gone = sorted(set(wanted) - set(known))
     if gone:

@@ -28,8 +28,10 @@ from filelock import FileLock
 
 from .. import ui
 from ..errors import OfedError
-from ..apt import require
-from .common import Package, deterministic_tar, render, signature_state, target_info
+from ..catalog import data_dir
+from ..proc import require
+from ..templates import render
+from .common import Package, deterministic_tar, packager, signature_state, target_info
 
 DEFAULT_CONFLICTS = ("mlnx-ofa_kernel", "kmod-mlnx-ofa_kernel", "mlnx-ofa_kernel-modules")
 _RPM_ARCH = {"amd64": "x86_64", "arm64": "aarch64", "ppc64el": "ppc64le", "s390x": "s390x"}
@@ -40,6 +42,7 @@ class RpmOutput:
     srpm: Path
     rpms: list[Path]
     spec: Path
+    rpmlintrc: Path
 
 
 def default_kernel_requires(kver: str) -> str:
@@ -94,7 +97,7 @@ def _build(pkg: Package, out: Path, work: Path, top: Path, dkms_tarball: Path, c
         from .dkms import modprobe_conf
         (top / "SOURCES" / f"{pkg.name}.modprobe.conf").write_text(modprobe_conf(pkg, f"kmod-{pkg.name}"))
     requires = kernel_requires or info["raw"].get("package", {}).get("rpm_requires") or default_kernel_requires(kver)
-    src = pkg.tree.manifest["source"]
+    src = pkg.tree.manifest.source
     spec = top / "SPECS" / f"{pkg.name}.spec"
     spec.write_text(render(
         "kmod.spec.j2", name=pkg.name, upstream=pkg.tree.source_version, counter=pkg.counter,
@@ -102,13 +105,13 @@ def _build(pkg: Package, out: Path, work: Path, top: Path, dkms_tarball: Path, c
         signature=signature_state(pkg), signed=bool(pkg.signer), kernel_requires=requires, conflicts=conflicts, obsoletes=obsoletes,
         dkms_tarball=dkms_tarball.name, modules_tarball=modules_tarball, left=pkg.tree.left,
         rpm_arch=_RPM_ARCH.get(info["arch"] or "amd64", "x86_64"),
-        changelog_date=time.strftime("%a %b %d %Y", time.gmtime(pkg.epoch)),
+        changelog_date=time.strftime("%a %b %d %Y", time.gmtime(pkg.epoch)), packager=packager()[0],
         source_desc=f"{src.get('provider')} {src.get('package_version') or src.get('tag') or src.get('version')}"))
     macros = {
         "_topdir": str(top),
         "_buildhost": "ofedtool.reproducible",
         # the %packager macro, not a hard-coded tag: whoever rebuilds the SRPM names themselves
-        "packager": os.environ.get("OFEDTOOL_PACKAGER", "ofedtool <ofedtool@localhost>"),
+        "packager": packager()[0],
         "source_date_epoch_from_changelog": "0",  # the environment's SOURCE_DATE_EPOCH is exact; the changelog only has days
         "use_source_date_epoch_as_buildtime": "1",
         "clamp_mtime_to_source_date_epoch": "1",
@@ -134,5 +137,9 @@ def _build(pkg: Package, out: Path, work: Path, top: Path, dkms_tarball: Path, c
     out.mkdir(parents=True, exist_ok=True)
     res = [shutil.copy2(f, out / f.name) for f in srpms + rpms]
     shutil.copyfile(spec, out / spec.name)
+    # Beside the packages under the name rpmlint looks for by itself (`rpmlint FILE` or
+    # `rpmlint DIR` loads DIR/*.rpmlintrc): what rpmlint reports about them, and why it is expected.
+    rc = out / f"{pkg.name}.rpmlintrc"
+    shutil.copyfile(data_dir("recipes") / "rpmlintrc", rc)
     ui.info(f"[package] rpm: {', '.join(Path(r).name for r in res)}")
-    return RpmOutput(out / srpms[0].name, [out / r.name for r in rpms], out / spec.name)
+    return RpmOutput(out / srpms[0].name, [out / r.name for r in rpms], out / spec.name, rc)

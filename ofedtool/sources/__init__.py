@@ -6,6 +6,8 @@ paths (backports/modules.toml: fetch_paths) and a manifest.json with its provena
 
 from __future__ import annotations
 
+from ..defaults import SOURCES
+
 import hashlib
 import json
 import re
@@ -16,6 +18,11 @@ from pathlib import Path
 from .. import ui
 from ..catalog import FromSpec, data_dir
 from ..errors import OfedError
+
+
+# RDMA paths only (~1100 files, 25 MB): cheap enough to verify by content on every use (~0.1 s),
+# so an edited file is found too, not only a deleted or truncated one.
+SOURCE_KIND = "content"
 
 
 @dataclass(frozen=True)
@@ -64,12 +71,22 @@ def fetch_source(cache, spec: FromSpec, source: str = "auto", git_url: str | Non
     """--source git|debian|auto. auto tries git and falls back to Debian when the remote is unreachable."""
     from . import debian, git
 
-    if source not in ("git", "debian", "auto"):
+    if source not in SOURCES:
         raise OfedError(f"--source {source}: expected git, debian or auto")
     if source == "debian":
         return debian.fetch(cache, spec, offline=offline)
     try:
         return git.fetch(cache, spec, url=git_url, offline=offline)
+    except git.NotCached as e:
+        # Offline, auto takes whichever provider filled the cache (an online auto run may
+        # have filled it through the Debian fallback).
+        if source == "git":
+            raise
+        ui.info(f"[fetch] {e}; using Debian's {spec.release.debian_package} from the cache")
+        try:
+            return debian.fetch(cache, spec, offline=True)
+        except OfedError as d:
+            raise OfedError(f"{e}, nor Debian's {spec.release.debian_package} ({d})") from None
     except git.RemoteUnreachable as e:
         if source == "git":
             raise

@@ -7,10 +7,11 @@ import subprocess
 from pathlib import Path
 
 from .. import ui
-from ..apt import Apt, require
+from ..apt import Apt
+from ..proc import require
 from ..catalog import FromSpec
 from ..errors import OfedError
-from . import SourceTree, fetch_paths, load_tree, makefile_version, paths_key
+from . import SOURCE_KIND, SourceTree, fetch_paths, load_tree, makefile_version, paths_key
 
 
 def _upstream(version: str) -> str:
@@ -39,15 +40,21 @@ def fetch(cache, spec: FromSpec, offline: bool = False) -> SourceTree:
 def fetch_target_source(cache, target, headers_version: str | None, offline: bool = False) -> SourceTree:
     """The target kernel's own source (for ULPs): the linux-source upload its headers came from,
     so the ULP matches the kernel it will load into; the newest one if that is gone."""
+    apt, pkg, version = target_source_package(cache, target, headers_version, offline)
+    return fetch_package(cache, apt, pkg, version, target.series)
+
+
+def target_source_package(cache, target, headers_version: str | None, offline: bool = False) -> tuple[Apt, str, str]:
+    """(apt, package, version) of the target's own linux-source: the upload its headers came
+    from, or the newest when the index no longer has that one."""
     pkg = target.source.get("package")
     if target.source.get("provider") != "debian" or not pkg:
-        raise OfedError(f"kernel {target.id}: no [source] for the target's own ULP code in {target.path}")
+        raise OfedError(f"kernel {target.id}: no [source] for the target's own code in {target.path}")
     apt = _apt(cache, target.suites, offline)
     versions = apt.versions(pkg)
     if not versions:
         raise OfedError(f"package {pkg} not found in Debian suites {', '.join(target.suites)}")
-    version = headers_version if headers_version in versions else versions[0]
-    return fetch_package(cache, apt, pkg, version, target.series)
+    return apt, pkg, headers_version if headers_version in versions else versions[0]
 
 
 def _apt(cache, suites, offline) -> Apt:
@@ -62,8 +69,8 @@ def fetch_package(cache, apt: Apt, pkg: str, version: str, series: str) -> Sourc
     paths = fetch_paths()
     # The entry is keyed by the path list too: adding a path to modules.toml fetches afresh.
     rel = f"sources/debian/{pkg}_{version}-{paths_key(paths)}"
-    if cache.path(rel, "manifest.json").exists():
-        return load_tree(cache.path(rel))
+    if (entry := cache.get(rel, SOURCE_KIND)) is not None:
+        return load_tree(entry)
     deb = apt.download(pkg, version)
     require("tar", "tar")
 
@@ -95,4 +102,4 @@ def fetch_package(cache, apt: Apt, pkg: str, version: str, series: str) -> Sourc
                     "suites": [x.name for x in apt.suites], "paths": paths}
         (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
 
-    return load_tree(cache.ensure(rel, create))
+    return load_tree(cache.ensure(rel, create, kind=SOURCE_KIND))

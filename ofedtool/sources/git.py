@@ -19,7 +19,7 @@ import git as gitpy
 from .. import ui
 from ..catalog import FromSpec
 from ..errors import OfedError
-from . import SourceTree, fetch_paths, load_tree, makefile_version, paths_key
+from . import SOURCE_KIND, SourceTree, fetch_paths, load_tree, makefile_version, paths_key
 
 DEFAULT_URL = "https://git.kernel.org/pub/scm/linux/kernel/git/stable/linux.git"
 
@@ -28,14 +28,33 @@ class RemoteUnreachable(OfedError):
     pass
 
 
+class NotCached(OfedError):
+    """--offline and the cache holds no source from this remote: --source auto looks at Debian's."""
+
+
 def remote_url(url: str | None = None) -> str:
     """--git-url, else $OFEDTOOL_GIT_URL, else the config file, else kernel.org stable."""
     if url:
-        return url
+        return _usable(url, "--git-url")
     if os.environ.get("OFEDTOOL_GIT_URL"):
-        return os.environ["OFEDTOOL_GIT_URL"]
-    from ..config import load_config
-    return load_config().get("git_url") or DEFAULT_URL
+        return _usable(os.environ["OFEDTOOL_GIT_URL"], "$OFEDTOOL_GIT_URL")
+    from ..config import config_path, load_config
+    got = load_config().get("git_url")
+    return _usable(got, f"git_url in {config_path()}") if got else DEFAULT_URL
+
+
+def _usable(url: str, where: str) -> str:
+    """Refuse what GitPython refuses to run (remote helpers `a::b`, ext::, options as URLs) with
+    the setting's name, before any git command: a bad setting is an input error, never a reason
+    for --source auto to fall back quietly."""
+    try:
+        gitpy.Git.check_unsafe_protocols(url)
+    except gitpy.exc.UnsafeProtocolError:
+        raise OfedError(f"{where} = {url!r}: not a git URL ofedtool can use "
+                        f"(give https://..., git://..., ssh://..., user@host:path or a local path)") from None
+    if url.startswith("-"):
+        raise OfedError(f"{where} = {url!r}: not a git URL (starts with '-')")
+    return url
 
 
 def _git_env() -> dict:
@@ -110,22 +129,22 @@ def fetch(cache, spec: FromSpec, url: str | None = None, offline: bool = False) 
     if spec.exact_tag or spec.sublevel is not None:
         exact = spec.exact_tag or f"{spec.release.tag_prefix}.{spec.sublevel}"
         entry = cache.path("sources", "git", mirror.name, f"{exact}-{paths_key(fetch_paths())}")
-        if (entry / "manifest.json").exists():
-            return load_tree(entry)
+        if (got := cache.get(str(entry.relative_to(cache.root)), SOURCE_KIND)) is not None:
+            return load_tree(got)
     if offline:
         # Offline: the newest tag already materialised for this series.
         key = paths_key(fetch_paths())
         done = sorted(cache.path("sources", "git", mirror.name).glob(f"{spec.release.tag_prefix}*-{key}"))
         tags = [p.name.removesuffix(f"-{key}") for p in done if (p / "manifest.json").exists()]
         if not tags:
-            raise OfedError(f"--offline: no {spec.release.tag_prefix} source from {url} in the cache")
+            raise NotCached(f"--offline: no {spec.release.tag_prefix} source from {url} in the cache")
         tag = choose_tag(spec, tags, url)
     else:
         tag = choose_tag(spec, list_tags(url, spec.release.tag_prefix), url)
     paths = fetch_paths()
     rel = f"sources/git/{mirror.name}/{tag}-{paths_key(paths)}"
-    if cache.path(rel, "manifest.json").exists():
-        return load_tree(cache.path(rel))
+    if (entry := cache.get(rel, SOURCE_KIND)) is not None:
+        return load_tree(entry)
 
     def create(tmp: Path) -> None:
         with cache.lock(f"git-{mirror.name}"):
@@ -156,4 +175,4 @@ def fetch(cache, spec: FromSpec, url: str | None = None, offline: bool = False) 
                     "commit": commit, "tag_object": tag_obj, "paths": paths}
         (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
 
-    return load_tree(cache.ensure(rel, create))
+    return load_tree(cache.ensure(rel, create, kind=SOURCE_KIND))
