@@ -58,5 +58,8 @@ def _abi_line(abi: dict | None, hazards: int) -> str:
     unv = f", {len(abi['unverified'])} could not be checked (see the warnings)" if abi["unverified"] else ""
     if abi.get("behind_pointers"):
         unv += f", {len(abi['behind_pointers'])} differ only behind pointers (warned, not failed)"
+    if abi.get("redirected"):
+        unv += (f", {len(abi['redirected'])} redirected by compat to calls handing no RDMA structure "
+                f"({', '.join(h['symbol'] for h in abi['redirected'])})")
     return (f"{hazards} ABI hazards: of {abi['imports']} imports from code we do not rebuild, "
             f"{len(abi['compared'])} reach RDMA headers and were compared by CRC over our headers{unv}")
