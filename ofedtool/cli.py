@@ -79,7 +79,7 @@ def _main(argv: list[str] | None) -> int:
     ui.set_level(0 if args.quiet else 2 if args.verbose else 1)
     cache = None
     try:
-        from .cache import open_cache
+        from .fetch.cache import open_cache
         cache = open_cache(args.cache_dir)
         result = importlib.import_module(f"ofedtool.commands.{args._module}").run(args, cache)
     except OfedError as e:
