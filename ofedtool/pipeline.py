@@ -277,5 +277,11 @@ def release(session: Session, req) -> dict:
     return run_release(session, req)
 
 
+def watch(session: Session, req) -> dict:
+    """Which targets need a new build since the last one (watch.WatchRequest), and a release of them."""
+    from .watch import run_watch
+    return run_watch(session, req)
+
+
 def with_output(opts: BuildOptions, output: Path | None) -> BuildOptions:
     return replace(opts, output=output)

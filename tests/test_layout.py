@@ -7,7 +7,7 @@ from pathlib import Path
 
 PKG = Path(__file__).resolve().parent.parent / "ofedtool"
 LAYERS = ["fetch", "adapt", "build", "package", "prove"]
-TOP = {"pipeline", "matrix", "release", "cli", "commands"}
+TOP = {"pipeline", "matrix", "release", "watch", "cli", "commands"}
 
 
 def layer(module: str) -> int:

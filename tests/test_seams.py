@@ -368,6 +368,9 @@ README_LINES = [
     "ofedtool release --from 6.12 --kernel 6.1,6.12,5.10",
     "ofedtool release --from 7.3 --kernel trixie,6.1,5.10",
     "ofedtool refresh --from X",
+    "ofedtool watch --from 6.12 --since out --kernel 6.1,5.10 --changed --release-dir DIR",
+    "ofedtool watch --from 6.12 --since out --changed",
+    "ofedtool watch --from 6.12 --since release/ofed-rdma-6.12.117-1 --release-dir release",
     "python bench/run.py --kernel 6.1 --from 6.12 --source debian --only a,b,c,d",
 ]
 
@@ -407,6 +410,10 @@ def test_readme_command_line_translates_into_a_request(line):
         assert req.tree == (Path("DIR") if args.tree else None) and req.build.output is None
     if cmd == "check":
         assert check.request(args).kernels == ("6.1", "6.12", "5.10") and check.request(args).vmtest
+    if cmd == "watch":
+        from ofedtool.commands import watch
+        req = watch.request(args)
+        assert req.from_ == "6.12" and req.since and req.release.formats == ("dkms", "rpm", "deb")
     if cmd == "release":
         req = release.request(args)
         assert req.vmtest and req.formats == ("dkms", "rpm", "deb") and len(req.kernels) == 3

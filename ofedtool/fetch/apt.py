@@ -119,8 +119,8 @@ class Apt:
         return out
 
     # -- index -----------------------------------------------------------------------
-    def update(self) -> None:
-        """Fetch the suites' package indexes unless fresh enough (or --offline)."""
+    def update(self, max_age: float = INDEX_MAX_AGE) -> None:
+        """Fetch the suites' package indexes unless younger than max_age seconds (or --offline)."""
         require("apt-get", "apt")
         stamp = self.root / "updated"
         with self.cache.lock(self._lock):
@@ -132,7 +132,7 @@ class Apt:
             sources = self._sources()
             sl = self.root / "sources.list"
             fresh = stamp.exists() and sl.exists() and sl.read_text() == sources
-            if fresh and (self.offline or time.time() - stamp.stat().st_mtime < INDEX_MAX_AGE):
+            if fresh and (self.offline or time.time() - stamp.stat().st_mtime < max_age):
                 return
             if self.offline:
                 if fresh:

@@ -92,3 +92,20 @@ def fetch_source(cache, spec: FromSpec, source: str = "auto", git_url: str | Non
             raise
         ui.info(f"[fetch] {e}; falling back to Debian's {spec.release.debian_package}")
         return debian.fetch(cache, spec, offline=offline)
+
+
+def newest_version(cache, spec: FromSpec, provider: str, git_url: str | None = None, offline: bool = False,
+                   max_age: float | None = None) -> str:
+    """The upstream version --from names today at the provider a previous build used (git: the
+    newest stable tag; debian: the newest linux-source upload), without fetching the source.
+    git falls back to Debian when the remote is unreachable, as --source auto does."""
+    from . import debian, git
+
+    if provider == "git" and not offline:
+        url = git.remote_url(git_url)
+        try:
+            tag = git.choose_tag(spec, git.list_tags(url, spec.release.tag_prefix), url).removeprefix("v")
+            return tag if tag.count(".") == 2 else tag + ".0"  # v6.12 is the tree's 6.12.0
+        except git.RemoteUnreachable as e:
+            ui.info(f"[watch] {e}; asking Debian's {spec.release.debian_package} instead")
+    return debian.newest(cache, spec, offline, max_age)

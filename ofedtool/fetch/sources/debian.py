@@ -21,8 +21,18 @@ def _upstream(version: str) -> str:
 
 def fetch(cache, spec: FromSpec, offline: bool = False) -> SourceTree:
     """--from X via Debian: the newest linux-source-X.Y (or the given sublevel)."""
-    pkg = spec.release.debian_package
     apt = _apt(cache, spec.release.debian_suites, offline)
+    return fetch_package(cache, apt, spec.release.debian_package, resolve(apt, spec), spec.series)
+
+
+def newest(cache, spec: FromSpec, offline: bool = False, max_age: float | None = None) -> str:
+    """The upstream version --from names in Debian's index today, nothing downloaded but the index."""
+    return _upstream(resolve(_apt(cache, spec.release.debian_suites, offline, max_age), spec))
+
+
+def resolve(apt: Apt, spec: FromSpec) -> str:
+    """The Debian version of linux-source-X.Y that --from names: the newest, or the given sublevel's."""
+    pkg = spec.release.debian_package
     versions = apt.versions(pkg)
     if not versions:
         raise OfedError(f"package {pkg} not found in Debian suites {', '.join(spec.release.debian_suites)}")
@@ -31,10 +41,8 @@ def fetch(cache, spec: FromSpec, offline: bool = False) -> SourceTree:
         matching = [v for v in versions if _upstream(v) == want]
         if not matching:
             raise OfedError(f"--from {want}: Debian has {pkg} only as {', '.join(versions)}")
-        version = matching[0]
-    else:
-        version = versions[0]
-    return fetch_package(cache, apt, pkg, version, spec.series)
+        return matching[0]
+    return versions[0]
 
 
 def fetch_target_source(cache, target, headers_version: str | None, offline: bool = False) -> SourceTree:
@@ -57,11 +65,11 @@ def target_source_package(cache, target, headers_version: str | None, offline: b
     return apt, pkg, headers_version if headers_version in versions else versions[0]
 
 
-def _apt(cache, suites, offline) -> Apt:
+def _apt(cache, suites, offline, max_age: float | None = None) -> Apt:
     require("apt-get", "apt")
     require("dpkg-deb", "dpkg")
     apt = Apt(cache, tuple(suites), offline=offline)
-    apt.update()
+    apt.update() if max_age is None else apt.update(max_age)
     return apt
 
 
