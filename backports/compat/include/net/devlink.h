@@ -14,7 +14,7 @@
  * devlink warn "Type was not set for devlink port" an hour later (a WARN on 5.10).
  *
  * The call still imports devlink_port_type_ib_set, whose CRC differs over our headers: the
- * OFED_ABI_REDIRECTED_ macro tells the ABI gate (ofedtool/abi.py) that every call of ours
+ * OFED_ABI_REDIRECTED_ macro tells the ABI gate (ofedtool/build/abi.py) that every call of ours
  * goes through this redirect, which passes no RDMA structure. It is defined only where the
  * redirect is, so on X -> X (OFED_CORE_RDMA_HEADERS_ARE_TARGETS) both are gone.
  */
