@@ -138,7 +138,7 @@ def test_exporter_flags_come_from_the_makefile_that_builds_it():
     """mlx5_core's one Makefile builds ipoib/ipoib.o and lib/clock.o from its own directory:
     those files get its -I$(src), not a Makefile of their own subdirectory (steering/ has one
     that builds nothing); a ccflags-$(CONFIG_X) holds only for a kernel configured with X."""
-    from ofedtool.exports import file_flags
+    from ofedtool.fetch.exports import file_flags
     core = "drivers/net/ethernet/mellanox/mlx5/core"
     makefiles = {core: MLX5_CORE_MAKEFILE, f"{core}/steering": "subdir-ccflags-y += -I$(src)/..\n",
                  "drivers": "obj-y += net/\n"}
@@ -152,7 +152,7 @@ def test_exporter_flags_come_from_the_makefile_that_builds_it():
 
 
 def test_index_cflags_follow_the_targets_config(tmp_path):
-    from ofedtool.exports import SourceIndex
+    from ofedtool.fetch.exports import SourceIndex
     core = "drivers/net/ethernet/mellanox/mlx5/core"
     idx = SourceIndex(tmp_path, "t", {}, frozenset({f"{core}/main.c"}),
                       {f"{core}/main.c": (("-I", core, ""), ("-D", "MLX5_DEBUG_X", "CONFIG_MLX5_DEBUG"))})
@@ -187,7 +187,7 @@ def _redirect_tree(tmp_path: Path, have: bool) -> Path:
 def test_redirects_are_read_under_the_trees_own_config(tmp_path):
     """The gate takes a differing import as redirected only where the tree's compat header
     defines OFED_ABI_REDIRECTED_<symbol> under its config.h (off: X -> X or the probe missed)."""
-    from ofedtool.abi import redirected
+    from ofedtool.build.abi import redirected
     on = _redirect_tree(tmp_path, True)
     assert redirected(on, ["gcc"], tmp_path) == {"x_set": "no ib_device"}
     assert redirected(_redirect_tree(tmp_path, False), ["gcc"], tmp_path) == {}

@@ -17,7 +17,7 @@ from types import SimpleNamespace
 import pytest
 
 from conftest import run_cli
-from ofedtool.consumers import judge_consumers, scan
+from ofedtool.build.consumers import judge_consumers, scan
 from ofedtool.errors import OfedError
 from ofedtool import tree
 from ofedtool.defaults import DEFAULT_MODULES
