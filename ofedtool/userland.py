@@ -25,12 +25,17 @@ from .errors import OfedError
 # The suites the guest userland comes from; any Debian kernel target can run it.
 SUITES = ("bookworm", "bookworm-updates", "bookworm-security")
 PACKAGES = ("busybox-static", "ibverbs-utils", "rdmacm-utils", "iproute2", "ibverbs-providers",
-            "libibverbs1", "librdmacm1", "libgcc-s1", "open-iscsi")
-# open-iscsi: the iSER initiator's iscsid and iscsiadm (the kernel's ib_iser does the data path)
-PROGRAMS = ("busybox", "ibv_devices", "ibv_devinfo", "ibv_rc_pingpong", "rping", "rdma", "iscsid", "iscsiadm")
+            "libibverbs1", "librdmacm1", "libgcc-s1", "open-iscsi", "nfs-kernel-server", "nfs-common", "rpcbind", "netbase")
+# open-iscsi: the iSER initiator's iscsid and iscsiadm (the kernel's ib_iser does the data path).
+# NFS-RDMA: the kernel's nfsd and NFS client carry the data; nfs-kernel-server's rpc.nfsd, exportfs
+# and rpc.mountd (answers the kernel's export upcalls), rpcbind and nfs-common's mount.nfs set it up.
+PROGRAMS = ("busybox", "ibv_devices", "ibv_devinfo", "ibv_rc_pingpong", "rping", "rdma", "iscsid", "iscsiadm",
+            "rpc.nfsd", "exportfs", "rpc.mountd", "rpcbind", "rpcinfo", "mount.nfs")
 # Loaded by name at run time: no DT_NEEDED points at them.
 RUNTIME = ("usr/lib/x86_64-linux-gnu/libibverbs/librxe-rdmav*.so", "usr/lib/x86_64-linux-gnu/libibverbs/libsiw-rdmav*.so",
-           "etc/libibverbs.d/rxe.driver", "etc/libibverbs.d/siw.driver", "*/x86_64-linux-gnu/libgcc_s.so.1")
+           "etc/libibverbs.d/rxe.driver", "etc/libibverbs.d/siw.driver", "*/x86_64-linux-gnu/libgcc_s.so.1",
+           # libtirpc's transport table: without it no RPC program finds "tcp" or "udp"
+           "etc/netconfig", "etc/protocols", "etc/services")
 LIBDIRS = ("lib/x86_64-linux-gnu", "usr/lib/x86_64-linux-gnu", "lib64", "lib", "usr/lib")
 
 

@@ -164,6 +164,9 @@ def build_initramfs(image: KernelImage, tree: GuestTree, userland: Userland, out
         # iscsi_tcp: iscsiadm's SendTargets discovery runs over TCP before the iSER login
         iser = (ov.closure(["ib_isert", "ib_iser", "iscsi_tcp", "sd_mod"])
                 if {"ib_iser", "ib_isert"} <= set(overlay_mods) else [])
+        # NFS-RDMA: rpcrdma is both ends (xprtrdma and svcrdma); the NFS server and client, and
+        # the client's version modules, which the kernel would ask modprobe for at mount time
+        nfsrdma = ov.closure(["rpcrdma", "nfsd", "nfsv3", "nfsv4"]) if "rpcrdma" in overlay_mods else []
         entries = [cpio.chardev("dev/console", 5, 1), cpio.chardev("dev/null", 1, 3, 0o666)]
         entries += [cpio.symlink(d, f"usr/{d}") for d in ("bin", "sbin", "lib", "lib64")]
         # /init is a #!/bin/sh script: sh must exist before busybox installs its applets.
@@ -172,7 +175,7 @@ def build_initramfs(image: KernelImage, tree: GuestTree, userland: Userland, out
             src = userland.root / rel
             entries.append(cpio.file(guest, src.read_bytes(), 0o755 if os.access(src, os.X_OK) else 0o644))
         unsigned = None
-        for rel in dict.fromkeys(load + siw + ulp_load + all_load + nvmeof + srp + iser):
+        for rel in dict.fromkeys(load + siw + ulp_load + all_load + nvmeof + srp + iser + nfsrdma):
             src = ov.dir / rel
             data = src.read_bytes()
             if rel.startswith("updates/"):
@@ -194,8 +197,8 @@ def build_initramfs(image: KernelImage, tree: GuestTree, userland: Userland, out
                 # the decompressed file is exactly the signed module.
                 data = _decompressed(rel, data)
             entries.append(cpio.file(f"usr/lib/modules/{image.release}/{_plain(rel)}", data))
-        load, siw, ulp_load, all_load, nvmeof, srp, iser = (
-            [_plain(r) for r in x] for x in (load, siw, ulp_load, all_load, nvmeof, srp, iser))
+        load, siw, ulp_load, all_load, nvmeof, srp, iser, nfsrdma = (
+            [_plain(r) for r in x] for x in (load, siw, ulp_load, all_load, nvmeof, srp, iser, nfsrdma))
     # Kernel names (nvme_rdma): what /proc/modules and /sys/module say.
     ours = [(n.replace("-", "_"), build_id(k)) for n, k in tree.modules.items()]
     missing = [n for n, b in ours if not b]
@@ -214,12 +217,12 @@ def build_initramfs(image: KernelImage, tree: GuestTree, userland: Userland, out
     init = render_init(release=image.release, ip=GUEST_IP, gid=_gid(GUEST_IP), ours=ours, inbox=inbox,
                        load=load, load_names=load_names, siw=siw, ulp=ulp, ulp_load=ulp_load,
                        loaded_names=loaded_names, sig=sig, all_load=all_load, all_names=all_names,
-                       nvmeof=nvmeof, srp=srp, iser=iser, unload=unload)
+                       nvmeof=nvmeof, srp=srp, iser=iser, nfsrdma=nfsrdma, unload=unload)
     (out / "init.sh").write_text(init)
     entries.append(cpio.file("init", init.encode(), 0o755))
     (out / "initramfs.cpio.gz").write_bytes(cpio.initramfs(entries))
     return {"load": load, "siw": siw, "ulp": ulp, "ulp_load": ulp_load, "all_load": all_load, "nvmeof": nvmeof, "srp": srp, "iser": iser,
-            "omitted": list(omit),
+            "nfsrdma": nfsrdma, "omitted": list(omit),
             "ours": dict(ours), "signed": bool(signing), "unsigned_copy": unsigned,
             "initramfs_bytes": (out / "initramfs.cpio.gz").stat().st_size}
 
