@@ -134,7 +134,9 @@ class Comparison:
                         for n, r in self.runs.items())
         head = (f"{len(self.regressions)} backport regressions ({', '.join(self.regressions[:5])})"
                 if self.regressions else "0 backport regressions")
-        ref = "" if "upstream" in self.runs else " (no upstream-kernel run: inbox is the only reference)"
+        u = self.runs.get("upstream")
+        ref = ("" if u and u.ok else f" (upstream-kernel run unusable, {u.reason}: inbox is the only reference)" if u
+               else " (no upstream-kernel run: inbox is the only reference)")
         return (f"{head}, {len(self.upstream_behaviour)} upstream behaviour, {len(self.gained)} gained, "
                 f"{len(self.changed)} otherwise changed{ref}; {per}")
 
@@ -148,13 +150,14 @@ class Comparison:
 
 def compare(runs: dict[str, Run]) -> Comparison:
     """Judge ours against the references ("inbox" required, "upstream" optional)."""
-    broken = [r for r in runs.values() if not r.ok]
     if "inbox" not in runs or "ours" not in runs:
         return Comparison(False, "conformance needs an inbox and an ours run", runs)
+    broken = [r for r in (runs["inbox"], runs["ours"]) if not r.ok]
     if broken:
         return Comparison(False, "; ".join(f"run {r.name} on {r.kernel}: {r.reason}" for r in broken), runs)
     inbox, ours = runs["inbox"].results, runs["ours"].results
-    up = runs["upstream"].results if "upstream" in runs else None
+    # A reference that did not run to its end excuses nothing: judged as if it were absent.
+    up = runs["upstream"].results if "upstream" in runs and runs["upstream"].ok else None
     regressions, upstream, gained, changed = [], [], [], []
     for t in sorted(set(inbox) | set(ours)):
         a, b = inbox.get(t, "absent"), ours.get(t, "absent")

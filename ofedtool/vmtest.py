@@ -475,22 +475,41 @@ def run_conformance(session, image: KernelImage, tree: GuestTree, out: Path, req
         userland = fetch_userland(session.cache, session.offline, CONFORMANCE)
     runs: dict[str, conformance.Run] = {}
     secs: dict[str, float] = {}
-    for name in ("inbox", "ours"):
+    ref, why = _reference_image(session, tree)
+    ui.info(f"[vmtest] conformance reference: {ref.package} {ref.version}, {why}" if ref else
+            f"[vmtest] conformance: no upstream reference run: {why}")
+    for name, img in (("inbox", image), ("ours", image), ("upstream", ref)):
+        if img is None:
+            continue
         d = out / f"conformance-{name}"
         d.mkdir()
         t0 = time.monotonic()
-        content = build_conformance_initramfs(image, tree, userland, d, name, req.suite_timeout)
-        cmd = qemu_command(image, d / "initramfs.cpio.gz", req.accel, memory=2048)
+        content = build_conformance_initramfs(img, tree, userland, d, name, req.suite_timeout)
+        cmd = qemu_command(img, d / "initramfs.cpio.gz", req.accel, memory=2048)
         timeout = req.suite_timeout + 180
-        with ui.stage("vmtest", f"conformance run '{name}': rdma-core's tests on {image.release} "
+        with ui.stage("vmtest", f"conformance run '{name}': rdma-core's tests on {img.release} "
                       f"({len(content['modules'])} modules, timeout {timeout:.0f}s)"):
             steps, timed_out, qemu_s = boot(cmd, d / "console.log", timeout)
         secs[f"conformance_{name}"] = round(time.monotonic() - t0, 1)
-        runs[name] = conformance.Run.from_boot(name, image.release, steps, timed_out, suite_output(d / "console.log"),
+        runs[name] = conformance.Run.from_boot(name, img.release, steps, timed_out, suite_output(d / "console.log"),
                                               str(d / "console.log"), content["initramfs_bytes"], round(qemu_s, 1))
     result = conformance.compare(runs)
-    return result.as_dict(), VmStep("conformance", "PASS" if result.ok else "FAIL", result.summary(), -1.0,
+    record = {**result.as_dict(), "reference": ({"package": ref.package, "version": ref.version, "why": why}
+                                                if ref else {"why": why})}
+    return record, VmStep("conformance", "PASS" if result.ok else "FAIL", result.summary(), -1.0,
                                     round(sum(secs.values()), 1)), secs
+
+
+def _reference_image(session, tree: GuestTree):
+    """X's own kernel from Debian for the upstream run: (image, why) or (None, why not)."""
+    from .catalog import load_sources
+    from .image import fetch_reference_image
+    version = BuiltTree.open(tree.out).manifest.source.get("version", "")
+    series = ".".join(version.split(".")[:2])
+    source = load_sources().get(series)
+    if source is None:
+        return None, f"source release {version or '?'} is not in the catalog (kernels/sources)"
+    return fetch_reference_image(session.cache, source, version, offline=session.offline)
 
 
 def text(record) -> str:

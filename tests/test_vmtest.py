@@ -134,8 +134,9 @@ def test_init_script_is_valid_sh_with_and_without_signing(tmp_path):
     full = dict(all_load=["updates/ofed/ib_core.ko", "kernel/drivers/nvme/target/nvmet.ko"], all_names=["ib_core"],
                 nvmeof=["kernel/drivers/block/brd.ko", "updates/ofed/nvmet-rdma.ko"],
                 srp=["updates/ofed/ib_srpt.ko", "kernel/drivers/scsi/sd_mod.ko"],
-                iser=["updates/ofed/ib_iser.ko"], unload=["ib_core"])
-    empty = dict(all_load=[], all_names=[], nvmeof=[], srp=[], iser=[], unload=[])
+                iser=["updates/ofed/ib_iser.ko"], nfsrdma=["updates/ofed/rpcrdma.ko", "kernel/fs/nfsd/nfsd.ko"],
+                unload=["ib_core"])
+    empty = dict(all_load=[], all_names=[], nvmeof=[], srp=[], iser=[], nfsrdma=[], unload=[])
     evil = "O'Brien \"$(reboot)\" key"
     for sig, more in ((None, full), ({"subject": evil, "mok": evil, "unsigned": "unsigned/ib_core.ko"}, empty)):
         script = render_init(**common, **more, sig=sig)
@@ -146,6 +147,7 @@ def test_init_script_is_valid_sh_with_and_without_signing(tmp_path):
         # load-all, NVMe-oF and unload only where the tree has them; the dmesg verdict always
         assert ("nvmeof_connect" in script) == bool(more["nvmeof"]) and ("mark unload" in script) == bool(more["unload"])
         assert ("srp_login" in script) == bool(more["srp"]) and ("iser_login" in script) == bool(more["iser"])
+        assert ("nfsrdma_server" in script) == bool(more["nfsrdma"]) and ("proto=rdma" in script) == bool(more["nfsrdma"])
         assert "mark dmesg" in script
     assert "MOK='O'\"'\"'Brien \"$(reboot)\" key'" in script
 
