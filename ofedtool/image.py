@@ -76,11 +76,16 @@ def _unpacked(cache, apt: Apt, pkg: str, version: str, release: str) -> KernelIm
     entry = cache.get(rel)
     if entry is None:
         deb = apt.download(pkg, version)
+        # From 7.x Debian's linux-image-<rel> is a metapackage over linux-binary-<rel> (vmlinuz)
+        # and linux-modules-<rel>: the parts of the same upload come along.
+        parts = [d for d, _ in parse_depends(apt.show(pkg, version).get("Depends", ""))
+                 if d in (f"linux-binary-{release}", f"linux-modules-{release}")]
+        debs = [deb] + [apt.download(d, version) for d in parts]
 
         def create(tmp: Path) -> None:
             tmp.mkdir(parents=True)
-            ui.info(f"[image] unpacking {deb.path.name} and running depmod")
-            unpack([deb], tmp / "root")
+            ui.info(f"[image] unpacking {', '.join(d.path.name for d in debs)} and running depmod")
+            unpack(debs, tmp / "root")
             mods = tmp / "root" / "lib" / "modules" / release
             usr_mods = tmp / "root" / "usr" / "lib" / "modules" / release
             if not mods.exists() and usr_mods.is_dir():
@@ -88,12 +93,12 @@ def _unpacked(cache, apt: Apt, pkg: str, version: str, release: str) -> KernelIm
                 # layout, which the bookworm depmod -b also reads, so every reader finds lib/modules.
                 mods.parent.mkdir(parents=True)
                 os.rename(usr_mods, mods)
-            if not mods.is_dir() or not (tmp / "root" / "boot" / f"vmlinuz-{release}").exists():
+            if not mods.is_dir() or not _vmlinuz(tmp / "root", release).exists():
                 raise OfedError(f"{deb.path.name}: no boot/vmlinuz-{release} or lib/modules/{release}")
             _run(["depmod", "-b", str(tmp / "root"), release], f"depmod for {release}")
             (tmp / "manifest.json").write_text(json.dumps(
                 {"package": pkg, "version": version, "release": release, "sha256": deb.sha256,
-                 "size": deb.size}, indent=2, sort_keys=True) + "\n")
+                 "size": deb.size, "parts": {d.package: d.sha256 for d in debs[1:]}}, indent=2, sort_keys=True) + "\n")
 
         entry = cache.ensure(rel, create)
     return _image(entry, release, pkg, version)
@@ -125,10 +130,15 @@ def fetch_reference_image(cache, source: SourceRelease, upstream: str, arch: str
     return _unpacked(cache, apt, best, version, best[len("linux-image-"):]), why
 
 
+def _vmlinuz(root: Path, release: str) -> Path:
+    """boot/vmlinuz-<rel>; 7.x's linux-binary-<rel> ships it as lib/modules/<rel>/vmlinuz only."""
+    boot = root / "boot" / f"vmlinuz-{release}"
+    return boot if boot.exists() else root / "lib" / "modules" / release / "vmlinuz"
+
+
 def _image(entry: Path, release: str, pkg: str, version: str) -> KernelImage:
     root = entry / "root"
-    return KernelImage(root, root / "boot" / f"vmlinuz-{release}", root / "lib" / "modules" / release,
-                       release, pkg, version)
+    return KernelImage(root, _vmlinuz(root, release), root / "lib" / "modules" / release, release, pkg, version)
 
 
 def _run(cmd: list[str], what: str) -> None:
