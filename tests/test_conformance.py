@@ -99,3 +99,14 @@ def test_conformance_init_is_valid_sh(tmp_path):
         p = subprocess.run(["sh", "-n", str(tmp_path / "init")], capture_output=True, text=True)
         assert p.returncode == 0, p.stderr
         assert ("conformance_ours" in script) == (run == "ours") and "run_tests.py --dev rxe0 -v" in script
+
+
+def test_ours_on_6_1_passes_exactly_what_7_3_passes_on_its_own_kernel():
+    """Recorded on Debian's own 7.3.4 kernel (trixie-backports) in the same guest: our 7.3 core
+    and rxe on 6.1 give the same verdict as X's kernel for every test of the suite."""
+    up = _run("upstream", (DATA / "debian-13-7.3.4_upstream.txt").read_text())
+    assert up.ok and up.ran == 273
+    assert up.results == _run("ours", OURS).results
+    c = compare({"inbox": _run("inbox", INBOX), "ours": _run("ours", OURS), "upstream": up})
+    assert c.ok and c.regressions == () and c.upstream_behaviour == () and len(c.gained) == 8
+    assert "upstream 94 pass/0 fail/0 error/179 skip" in c.summary()
