@@ -7,8 +7,8 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
-from ofedtool.conformance import Run, compare, counts, parse
-from ofedtool.report import cells_from_conformance, html_page, junit_xml
+from ofedtool.prove.conformance import Run, compare, counts, parse
+from ofedtool.prove.report import cells_from_conformance, html_page, junit_xml
 from ofedtool.tree import VmStep
 
 DATA = Path(__file__).parent / "data" / "conformance"
