@@ -110,3 +110,18 @@ def test_ours_on_6_1_passes_exactly_what_7_3_passes_on_its_own_kernel():
     c = compare({"inbox": _run("inbox", INBOX), "ours": _run("ours", OURS), "upstream": up})
     assert c.ok and c.regressions == () and c.upstream_behaviour == () and len(c.gained) == 8
     assert "upstream 94 pass/0 fail/0 error/179 skip" in c.summary()
+
+
+def test_debian_11_loses_raw_qps_as_7_3_itself_does():
+    """Recorded on Debian 11's 5.10.0-46: its inbox rxe creates raw packet QPs, 7.3's rxe (ours,
+    and Debian's own 7.3.4 kernel) skips those tests: upstream behaviour, not a regression."""
+    inbox = _run("inbox", (DATA / "debian-11_from-7.3_inbox.txt").read_text())
+    ours = _run("ours", (DATA / "debian-11_from-7.3_ours.txt").read_text())
+    up = _run("upstream", (DATA / "debian-13-7.3.4_upstream.txt").read_text())
+    lost = {t for t, v in inbox.results.items() if v == "pass" and ours.results[t] != "pass"}
+    raw = {t for t in lost if ".test_qp.QPTest." in t and "raw_qp" in t}
+    assert lost == raw and len(raw) == 5 and all(ours.results[t] == up.results[t] == "skip" for t in raw)
+    assert set(compare({"inbox": inbox, "ours": ours}).regressions) == raw
+    c = compare({"inbox": inbox, "ours": ours, "upstream": up})
+    assert c.ok and set(c.upstream_behaviour) == raw and c.regressions == ()
+    assert len(c.gained) == 20 and ("tests.test_rss_traffic.RSSTrafficTest.test_rss_traffic", "error", "skip") in c.changed

@@ -43,9 +43,12 @@ def test_check_from_7_3_on_debian_13_12_and_11_with_vmtest(tmp_path):
                      "vm:siw_ours", "vm:nvmeof_connect", "vm:nvmeof_io", "vm:srp_login", "vm:srp_io", "vm:inbox",
                      # NFS over RDMA (nfsd on rdma port 20049, v3 and v4.2 mounts), and NVMe-oF and
                      # NFS again over siw: ~30 s of guest time per target
-                     "vm:nfsrdma_server", "vm:nfsrdma_io", "vm:nfsrdma_v4_io", "vm:nvmeof_io_siw",
-                     "vm:nfsrdma_io_siw", "vm:unload", "vm:dmesg"):
+                     "vm:nfsrdma_server", "vm:nfsrdma_io", "vm:nfsrdma_v4_io", "vm:nfsrdma_io_siw",
+                     "vm:unload", "vm:dmesg"):
             assert step in vm, (t, step)
+        # Debian 11's own nvmet-rdma would WARN over iWARP (it flushes the system workqueue
+        # from its CM handler): a skip there that says so, a pass elsewhere
+        assert "vm:nvmeof_io_siw" in (skip if t == "debian-11" else vm), (t, skip)
 
 
 def test_conformance_7_3_on_debian_12(tmp_path):

@@ -169,6 +169,24 @@ def _module_data(ov: Overlay, rel: str, tmp: Path, signing: Signing | None = Non
     return _decompressed(src.name, src.read_bytes())
 
 
+def iwarp_flush_warning(nvmet_rdma_c: Path) -> str:
+    """Why NVMe-oF cannot run over siw without a kernel WARNING, from the target's own
+    nvmet-rdma source, or "". Debian 11's nvmet_rdma_queue_connect() calls flush_scheduled_work()
+    (the system workqueue) from its RDMA/CM handler; over iWARP that handler runs on iw_cm_wq,
+    which is WQ_MEM_RECLAIM in 5.10.262's own iw_cm as in X's, and check_flush_dependency() warns.
+    Later kernels flush their own nvmet_wq there."""
+    try:
+        src = nvmet_rdma_c.read_text(errors="replace")
+    except OSError:
+        return ""
+    m = re.search(r"^static int nvmet_rdma_queue_connect\(.*?^}", src, re.S | re.M)
+    if m and "flush_scheduled_work()" in m.group(0):
+        return ("the target's nvmet_rdma_queue_connect() flushes the system workqueue from its RDMA/CM "
+                "handler, which over iWARP runs on iw_cm_wq (WQ_MEM_RECLAIM, in the target's own iw_cm too): "
+                "the kernel's check_flush_dependency WARNING, the target's own bug")
+    return ""
+
+
 def build_initramfs(image: KernelImage, tree: GuestTree, userland: Userland, out: Path,
                     omit: tuple[str, ...] = (), signing: Signing | None = None, mok: str = "") -> dict:
     """Write out/initramfs.cpio.gz and out/init.sh; returns what went in (for the result)."""
@@ -198,6 +216,7 @@ def build_initramfs(image: KernelImage, tree: GuestTree, userland: Userland, out
         # NFS-RDMA: rpcrdma is both ends (xprtrdma and svcrdma); the NFS server and client, and
         # the client's version modules, which the kernel would ask modprobe for at mount time
         nfsrdma = ov.closure(["rpcrdma", "nfsd", "nfsv3", "nfsv4"]) if "rpcrdma" in overlay_mods else []
+        nvmeof_siw_skip = iwarp_flush_warning(tree.out / "drivers" / "nvme" / "target" / "rdma.c") if nvmeof else ""
         entries = _userland_entries(userland)
         unsigned = None
         for rel in dict.fromkeys(load + siw + ulp_load + all_load + nvmeof + srp + iser + nfsrdma):
@@ -227,7 +246,8 @@ def build_initramfs(image: KernelImage, tree: GuestTree, userland: Userland, out
     init = render_init(release=image.release, ip=GUEST_IP, gid=_gid(GUEST_IP), ours=ours, inbox=inbox,
                        load=load, load_names=load_names, siw=siw, ulp=ulp, ulp_load=ulp_load,
                        loaded_names=loaded_names, sig=sig, all_load=all_load, all_names=all_names,
-                       nvmeof=nvmeof, srp=srp, iser=iser, nfsrdma=nfsrdma, unload=unload)
+                       nvmeof=nvmeof, srp=srp, iser=iser, nfsrdma=nfsrdma, nvmeof_siw_skip=nvmeof_siw_skip,
+                       unload=unload)
     (out / "init.sh").write_text(init)
     entries.append(cpio.file("init", init.encode(), 0o755))
     (out / "initramfs.cpio.gz").write_bytes(cpio.initramfs(entries))
