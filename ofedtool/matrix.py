@@ -44,6 +44,7 @@ class CheckRequest:
     output: Path = Path("check")
     vmtest: bool = False
     ccache: bool | None = None
+    conformance: bool = False        # vmtest --conformance: rdma-core's suite, inbox vs ours vs X
     leave: tuple[str, ...] = ()     # --leave, for every target
 
     def selection(self, target: str) -> Selection:
@@ -248,7 +249,8 @@ def _vmtests(session, req: CheckRequest, summaries: list[dict], out: Path) -> li
             cells.append(Cell(s["target"], "(vm)", "vmtest", "skip", 0.0, "build failed"))
             continue
         log = out / f"{s['target']}.vmtest.log"
-        cmd = cli(session, "vmtest", *req.selection(s["target"]).argv(), "--tree", s["output"])
+        cmd = cli(session, "vmtest", *req.selection(s["target"]).argv(), "--tree", s["output"],
+                  *(["--conformance"] if req.conformance else []))
         with open(log, "w") as lf:
             p = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=lf, text=True)
         try:

@@ -270,12 +270,13 @@ class VmRecord:
     secure_boot: dict | None = None
     console: str = ""
     seconds: dict = field(default_factory=dict)
+    conformance: dict | None = None   # conformance.Comparison.as_dict(): rdma-core's suite, run by run
 
     def as_dict(self) -> dict:
         return {"schema": VM_SCHEMA, "ok": self.ok, "reason": self.reason, "kernel": self.kernel,
                 "target": self.target, "tree": self.tree, "image": self.image, "userland": self.userland,
                 "initramfs": self.initramfs, "qemu": self.qemu, "secure_boot": self.secure_boot,
-                "console": self.console, "seconds": self.seconds,
+                "console": self.console, "seconds": self.seconds, "conformance": self.conformance,
                 "steps": [s.__dict__ for s in self.steps]}
 
     def write(self, out: Path) -> None:
