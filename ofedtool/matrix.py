@@ -45,9 +45,10 @@ class CheckRequest:
     vmtest: bool = False
     ccache: bool | None = None
     conformance: bool = False        # vmtest --conformance: rdma-core's suite, inbox vs ours vs X
+    leave: tuple[str, ...] = ()     # --leave, for every target
 
     def selection(self, target: str) -> Selection:
-        return Selection(target, self.from_, self.modules, self.source, self.git_url)
+        return Selection(target, self.from_, self.modules, self.source, self.git_url, self.leave)
 
 
 def targets_of(req: CheckRequest) -> list[str]:

@@ -38,6 +38,11 @@ def build(pkg: Package, out: Path, work: Path, dkms_tree: Path) -> DebOutput:
     shutil.rmtree(root, ignore_errors=True)
     base = f"{pkg.name}-{pkg.version}"
     shutil.copytree(dkms_tree, root / "usr" / "src" / base, symlinks=True)
+    conf = dkms_tree / f"{pkg.name}.modprobe.conf"
+    if conf.exists():
+        # Blacklist of the modules left to the distro (ofedtool build --leave), a conffile.
+        (root / "etc" / "modprobe.d").mkdir(parents=True)
+        shutil.copyfile(conf, root / "etc" / "modprobe.d" / f"{pkg.name}.conf")
     deb_name = f"{pkg.name}-dkms"
     maintainer, placeholder = packager()
     if placeholder:
@@ -72,6 +77,8 @@ def build(pkg: Package, out: Path, work: Path, dkms_tree: Path) -> DebOutput:
     debian.mkdir()
     ctx.update(installed_size=size_kb, description=_description(pkg, info["series"]))
     (debian / "control").write_text(render("deb/control.j2", **ctx))
+    if conf.exists():
+        (debian / "conffiles").write_text(f"/etc/modprobe.d/{pkg.name}.conf\n")
     for script in ("postinst", "prerm"):
         (debian / script).write_text(render(f"deb/{script}.j2", **ctx))
         (debian / script).chmod(0o755)

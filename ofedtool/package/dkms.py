@@ -38,7 +38,15 @@ def stage_tree(pkg: Package, dest: Path) -> Path:
     write_kit(dest / "probekit", kit_probes(pkg.tree.manifest), pinned_probes(pkg.tree.manifest), pkg.name,
               fixed_features(pkg.tree.manifest))
     (dest / "dkms.conf").write_text(dkms_conf(pkg))
+    if pkg.tree.left:
+        # dkms installs modules only: the -dkms .deb puts this into /etc/modprobe.d, a plain
+        # `dkms install` user copies it there.
+        (dest / f"{pkg.name}.modprobe.conf").write_text(modprobe_conf(pkg, f"{pkg.name}-dkms"))
     return dest
+
+
+def modprobe_conf(pkg: Package, owner: str) -> str:
+    return render("modprobe.conf.j2", name=pkg.name, version=pkg.version, owner=owner, left=pkg.tree.left)
 
 
 def kit_probes(manifest) -> list:

@@ -93,6 +93,9 @@ def _build(pkg: Package, out: Path, work: Path, top: Path, dkms_tarball: Path, c
     names = [m.name for m in pkg.tree.modules]
     (top / "SOURCES" / f"{pkg.name}.depmod.conf").write_text(
         render("depmod.conf.j2", name=pkg.name, version=pkg.version, kver=kver, module_dir=module_dir, modules=names))
+    if pkg.tree.left:
+        from .dkms import modprobe_conf
+        (top / "SOURCES" / f"{pkg.name}.modprobe.conf").write_text(modprobe_conf(pkg, f"kmod-{pkg.name}"))
     requires = kernel_requires or info["raw"].get("package", {}).get("rpm_requires") or default_kernel_requires(kver)
     src = pkg.tree.manifest.source
     spec = top / "SPECS" / f"{pkg.name}.spec"
@@ -100,7 +103,7 @@ def _build(pkg: Package, out: Path, work: Path, top: Path, dkms_tarball: Path, c
         "kmod.spec.j2", name=pkg.name, upstream=pkg.tree.source_version, counter=pkg.counter,
         release=rpm_release(pkg), kver=kver, module_dir=module_dir, modules=names, target=info["id"],
         signature=signature_state(pkg), signed=bool(pkg.signer), kernel_requires=requires, conflicts=conflicts, obsoletes=obsoletes,
-        dkms_tarball=dkms_tarball.name, modules_tarball=modules_tarball,
+        dkms_tarball=dkms_tarball.name, modules_tarball=modules_tarball, left=pkg.tree.left,
         rpm_arch=_RPM_ARCH.get(info["arch"] or "amd64", "x86_64"),
         changelog_date=time.strftime("%a %b %d %Y", time.gmtime(pkg.epoch)), packager=packager()[0],
         source_desc=f"{src.get('provider')} {src.get('package_version') or src.get('tag') or src.get('version')}"))

@@ -130,6 +130,13 @@ def cells_from_build(target: str, res: BuildRecord | dict | None, err: str, seco
         cells.append(Cell(target, m["name"], "abi", status, 0.0, why, log))
     for name, why in res.get("skipped", {}).items():
         cells.append(Cell(target, name, "compile", "skip", 0.0, why, log))
+    # Distro modules that import from ours and are not rebuilt would not load beside them.
+    # A partial --modules strands by choice (skip); the default, whole-stack build must not (fail).
+    for x in res.get("stranded") or []:
+        cells.append(Cell(target, x["name"], "stranded", "fail" if res.get("stranded_fail", True) else "skip", 0.0,
+                          f"{x['path']} imports from {', '.join(x['imports_from'])} and is not rebuilt", log))
+    for x in res.get("left") or []:
+        cells.append(Cell(target, x["name"], "stranded", "skip", 0.0, "left (--leave): blacklisted in modprobe.d", log))
     # The kbuild run is one testcase carrying the wall time. It is red when make itself failed
     # (a full disk, a path it split, another build in the tree) or for a failure no module cell
     # explains (a broken shared header), so a broken module stays its own.
