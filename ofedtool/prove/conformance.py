@@ -89,11 +89,13 @@ class Run:
     initramfs_bytes: int = 0
     seconds: float = 0.0
     steps: tuple = ()
+    retried: dict[str, str] = field(default_factory=dict)   # a failed test's verdict run again alone
 
     @classmethod
     def from_boot(cls, name: str, kernel: str, steps, timed_out: bool, output: str, console: str,
-                  initramfs_bytes: int, seconds: float) -> Run:
+                  initramfs_bytes: int, seconds: float, retry_output: str = "") -> Run:
         results, reasons, ran = parse(output)
+        retried = parse(retry_output)[0] if retry_output else {}
         bad = [s for s in steps if s.status == "FAIL"]
         done = any(s.step == "conformance_run" and s.status == "PASS" for s in steps)
         if bad:
@@ -108,12 +110,13 @@ class Run:
         else:
             reason = ""
         return cls(name, kernel, not reason, reason, results, reasons, ran, console, initramfs_bytes, seconds,
-                   tuple(f"{s.step} {s.status} {s.detail}" for s in steps))
+                   tuple(f"{s.step} {s.status} {s.detail}" for s in steps), retried)
 
     def as_dict(self) -> dict:
         return {"run": self.name, "kernel": self.kernel, "ok": self.ok, "reason": self.reason, "ran": self.ran,
                 "counts": counts(self.results), "results": dict(sorted(self.results.items())),
-                "skip_reasons": dict(sorted(self.reasons.items())), "console": self.console,
+                "skip_reasons": dict(sorted(self.reasons.items())), "retried": dict(sorted(self.retried.items())),
+                "console": self.console,
                 "initramfs_bytes": self.initramfs_bytes, "seconds": self.seconds, "steps": list(self.steps)}
 
 
@@ -126,6 +129,7 @@ class Comparison:
     upstream_behaviour: tuple[str, ...] = ()
     gained: tuple[str, ...] = ()
     changed: tuple[tuple[str, str, str], ...] = ()   # (test, inbox, ours) differing otherwise
+    flaky: tuple[str, ...] = ()    # lost on ours, passed when run again alone: reported, not failed
 
     def summary(self) -> str:
         if not self.ok and not self.regressions:
@@ -137,13 +141,14 @@ class Comparison:
         u = self.runs.get("upstream")
         ref = ("" if u and u.ok else f" (upstream-kernel run unusable, {u.reason}: inbox is the only reference)" if u
                else " (no upstream-kernel run: inbox is the only reference)")
-        return (f"{head}, {len(self.upstream_behaviour)} upstream behaviour, {len(self.gained)} gained, "
+        flaky = f", {len(self.flaky)} flaky on ours ({', '.join(self.flaky[:5])})" if self.flaky else ""
+        return (f"{head}{flaky}, {len(self.upstream_behaviour)} upstream behaviour, {len(self.gained)} gained, "
                 f"{len(self.changed)} otherwise changed{ref}; {per}")
 
     def as_dict(self) -> dict:
         return {"ok": self.ok, "reason": self.reason, "summary": self.summary(),
                 "regressions": list(self.regressions), "upstream_behaviour": list(self.upstream_behaviour),
-                "gained": list(self.gained), "changed": [list(c) for c in self.changed],
+                "gained": list(self.gained), "changed": [list(c) for c in self.changed], "flaky": list(self.flaky),
                 "counts": {n: counts(r.results) for n, r in self.runs.items()},
                 "runs": {n: r.as_dict() for n, r in self.runs.items()}}
 
@@ -158,16 +163,22 @@ def compare(runs: dict[str, Run]) -> Comparison:
     inbox, ours = runs["inbox"].results, runs["ours"].results
     # A reference that did not run to its end excuses nothing: judged as if it were absent.
     up = runs["upstream"].results if "upstream" in runs and runs["upstream"].ok else None
-    regressions, upstream, gained, changed = [], [], [], []
+    regressions, upstream, gained, changed, flaky = [], [], [], [], []
     for t in sorted(set(inbox) | set(ours)):
         a, b = inbox.get(t, "absent"), ours.get(t, "absent")
         if a == b:
             continue
         if a == "pass":
-            (upstream if up is not None and up.get(t, "absent") != "pass" else regressions).append(t)
+            if up is not None and up.get(t, "absent") != "pass":
+                upstream.append(t)
+            elif runs["ours"].retried.get(t) == "pass":
+                flaky.append(t)
+            else:
+                regressions.append(t)
         elif b == "pass":
             gained.append(t)
         else:
             changed.append((t, a, b))
     reason = f"{len(regressions)} tests pass on the inbox stack but not on ours" if regressions else ""
-    return Comparison(not regressions, reason, runs, tuple(regressions), tuple(upstream), tuple(gained), tuple(changed))
+    return Comparison(not regressions, reason, runs, tuple(regressions), tuple(upstream), tuple(gained), tuple(changed),
+                      tuple(flaky))

@@ -475,13 +475,11 @@ def build_conformance_initramfs(image: KernelImage, tree: GuestTree, userland: U
     return {"load": load, "modules": names, "initramfs_bytes": (out / "initramfs.cpio.gz").stat().st_size}
 
 
-SUITE_LINE = re.compile(r"OFEDSUITE (.*)")
-
-
-def suite_output(console: Path) -> str:
-    """What run_tests.py printed, from the guest's console."""
+def suite_output(console: Path, tag: str = "OFEDSUITE") -> str:
+    """What run_tests.py printed, from the guest's console (OFEDRETRY: the lone re-runs)."""
+    line_rx = re.compile(tag + r" (.*)")
     lines = console.read_text(errors="replace").splitlines()
-    return "\n".join(m.group(1).rstrip("\r") for line in lines if (m := SUITE_LINE.search(line)))
+    return "\n".join(m.group(1).rstrip("\r") for line in lines if (m := line_rx.search(line)))
 
 
 def run_conformance(session, image: KernelImage, tree: GuestTree, out: Path, req: VmRequest):
@@ -510,7 +508,8 @@ def run_conformance(session, image: KernelImage, tree: GuestTree, out: Path, req
             steps, timed_out, qemu_s = boot(cmd, d / "console.log", timeout)
         secs[f"conformance_{name}"] = round(time.monotonic() - t0, 1)
         runs[name] = conformance.Run.from_boot(name, img.release, steps, timed_out, suite_output(d / "console.log"),
-                                              str(d / "console.log"), content["initramfs_bytes"], round(qemu_s, 1))
+                                              str(d / "console.log"), content["initramfs_bytes"], round(qemu_s, 1),
+                                              suite_output(d / "console.log", "OFEDRETRY"))
     result = conformance.compare(runs)
     record = {**result.as_dict(), "reference": ({"package": ref.package, "version": ref.version, "why": why}
                                                 if ref else {"why": why})}
