@@ -195,6 +195,13 @@ def test_expected_objects_of_a_generated_tree(tmp_path):
     assert config["CONFIG_A"] == "m" and config["CONFIG_KERNEL"] == "y"  # our Makefile wins
     assert expected_objects(t, config) == {
         "d/x.o", "d/y.o", "d/z.o", "d/w.o", "d/k.o", "d/single.o", "d/b.o", "d/sub/s1.o", "d/sub/s2.o"}
+    # A target-rule directory: its Kbuild includes the source's own Makefile (generate writes
+    # that form), whose objects count too.
+    (t / "Kbuild").write_text((t / "Kbuild").read_text() + "obj-m += hw/\n")
+    (t / "hw").mkdir()
+    (t / "hw" / "Kbuild").write_text("include $(src)/Makefile\nccflags-y += -DOFED_TARGET_RULE\n")
+    (t / "hw" / "Makefile").write_text("obj-$(CONFIG_A)\t+= drv.o\ndrv-y :=\tmain.o qp.o\n")
+    assert {"hw/main.o", "hw/qp.o"} <= expected_objects(t, config)
 
 
 def test_progress_prints_every_ten_percent_off_a_terminal(capsys):

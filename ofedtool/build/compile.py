@@ -221,13 +221,25 @@ def _kbuild_vars(text: str, config: dict[str, str]) -> dict[str, list[str]]:
     return values
 
 
+def _read_or_empty(path: Path) -> str:
+    try:
+        return path.read_text(errors="replace")
+    except OSError:
+        return ""
+
+
 def expected_objects(tree: Path, config: dict[str, str]) -> set[str]:
     """The objects kbuild will compile for the modules of a generated tree (tree-relative .o
     paths), from its Kbuild and each directory's Kbuild/Makefile: the total of the progress."""
     out: set[str] = set()
 
+    def inline(rel: str, text: str) -> str:
+        # A target-rule directory's Kbuild is `include $(src)/Makefile` plus our flags.
+        return re.sub(r"^-?include \$\(src\)/(\S+)\s*$",
+                      lambda m: _read_or_empty(tree / rel / m[1]), text, flags=re.M)
+
     def walk(rel: str, text: str, depth: int = 0) -> None:
-        values = _kbuild_vars(text, config)
+        values = _kbuild_vars(inline(rel, text), config)
         for word in values.get("obj-y", []) + values.get("obj-m", []):
             if word.endswith("/") and depth < 8:
                 sub = f"{rel}/{word.rstrip('/')}" if rel else word.rstrip("/")
