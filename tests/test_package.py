@@ -301,7 +301,11 @@ def test_every_package_is_lint_clean(packages, tmp_path):
     """lintian on the .deb, rpmlint on the directory and on each RPM or spec alone (the
     <name>.rpmlintrc beside them is loaded by itself): no error, no warning. The shipped modules
     are stripped of debug info and signed after it (the signature is the file's end)."""
-    _lintian(_one(packages, "ofed-rdma-dkms_*_all.deb"))
+    debs = sorted(packages.glob("*.deb"))
+    assert [d.name.split("_")[0] for d in debs] == ["ofed-rdma-dev", "ofed-rdma-dkms",
+                                                   f"ofed-rdma-modules-{_kver(packages)}"]
+    for deb in debs:
+        _lintian(deb)
     assert (packages / "ofed-rdma.rpmlintrc").is_file()
     for target in [packages, *packages.glob("*.rpm"), _one(packages, "*.spec")]:
         lint = _sh("rpmlint", str(target), check=False)
@@ -314,3 +318,111 @@ def test_every_package_is_lint_clean(packages, tmp_path):
         assert ko.read_bytes().endswith(SIG_MAGIC), ko.name
         sections = _sh("readelf", "-S", "-W", str(ko)).stdout
         assert ".debug_info" not in sections and ".symtab" in sections, ko.name
+
+
+# ---------------------------------------------------------------- -modules and -dev/-devel (issue 16)
+
+
+def _kver(packages: Path) -> str:
+    return json.loads((packages / "packages.json").read_text())["kernel"]
+
+
+@pytest.mark.slow
+def test_modules_deb_is_the_kmod_rpms_modules_and_runs_depmod(packages, tmp_path):
+    """<name>-modules-<kver>: the same shipped (stripped, signed) modules as the kmod RPM, the
+    depmod.d override, and maintainer scripts that index that kernel and refresh its initramfs
+    only where the tool and the image exist (real sh, the tools recorded by PATH)."""
+    kver = _kver(packages)
+    deb = _one(packages, f"ofed-rdma-modules-{kver}_*_amd64.deb")
+    fields = _sh("dpkg-deb", "-f", str(deb), "Package", "Depends", "Conflicts").stdout
+    assert f"Depends: linux-image-{kver} | linux-image-{kver}-unsigned" in fields
+    assert "ofed-rdma-dkms" in fields  # one or the other installs our modules, not both
+    _sh("dpkg-deb", "-x", str(deb), str(tmp_path / "x"))
+    root = tmp_path / "rpm"
+    _sh("rpm", "-i", "--root", str(root), "--dbpath", str(tmp_path / "db"), "--nodeps", "--noscripts",
+        str(_one(packages, "kmod-ofed-rdma-*.x86_64.rpm")))
+    assert _files(tmp_path / "x" / "lib") == _files(root / "lib")
+    assert (tmp_path / "x/etc/depmod.d/ofed-rdma.conf").read_text().count(f"override ib_core {kver} ") == 1
+    control = tmp_path / "control"
+    _sh("dpkg-deb", "-e", str(deb), str(control))
+    assert (control / "conffiles").read_text() == "/etc/depmod.d/ofed-rdma.conf\n"
+    tools = tmp_path / "bin"
+    tools.mkdir()
+    calls = tmp_path / "calls"
+    for tool in ("depmod", "update-initramfs"):
+        (tools / tool).write_text(f'#!/bin/sh\necho "{tool} $*" >> {calls}\n')
+        (tools / tool).chmod(0o755)
+    env = {"PATH": f"{tools}:/usr/bin:/bin"}
+    _sh("/bin/sh", str(control / "postinst"), "configure", env=env)
+    assert calls.read_text().splitlines()[0] == f"depmod -a {kver}"
+    boot_image = Path(f"/boot/initrd.img-{kver}").exists()
+    assert (f"update-initramfs -u -k {kver}" in calls.read_text()) == boot_image
+    # without the tools (a minimal chroot) the scripts still succeed
+    _sh("/bin/sh", str(control / "postinst"), "configure", env={"PATH": str(tmp_path / "none")})
+    _sh("/bin/sh", str(control / "postrm"), "remove", env={"PATH": str(tmp_path / "none")})
+
+
+def _source_file(cache, target_id: str, headers_version: str, member: str, dest: Path) -> Path:
+    """One file of the target's own linux-source (the upload its headers came from)."""
+    from ofedtool.catalog import load_targets
+    from ofedtool.sources.debian import target_source_package
+    target = next(t for t in load_targets() if t.id == target_id)
+    apt, pkg, version = target_source_package(cache, target, headers_version)
+    deb = apt.download(pkg, version).path
+    with open(dest, "wb") as f:
+        p = subprocess.run(["sh", "-c", 'dpkg-deb --fsys-tarfile "$1" | tar -xO --wildcards "./usr/src/*.tar.xz" '
+                            '| tar -xJO --wildcards "*/$2"', "sh", str(deb), member], stdout=f, stderr=subprocess.PIPE)
+    assert p.returncode == 0 and dest.stat().st_size > 0, p.stderr
+    return dest
+
+
+@pytest.mark.slow
+def test_dev_deb_builds_the_targets_own_9pnet_rdma(packages, built_tree_6_1, build_tree_6_1, cache, tmp_path):
+    """What a third party does with the -dev .deb, unpacked into a scratch root: Debian 12's own
+    9pnet_rdma (net/9p/trans_rdma.c of its linux-source) compiles out of tree with only
+    -I<dir>/include ahead of the kernel's includes and KBUILD_EXTRA_SYMBOLS=<dir>/Module.symvers,
+    nothing forced in; no header of the kernel's include/rdma is read, modpost leaves nothing
+    undefined, and every RDMA import carries our export's CRC and binds to our modules."""
+    from ofedtool.kbuild import inspect_tree
+    manifest = json.loads((built_tree_6_1 / "manifest.json").read_text())
+    hv = next(p["version"] for p in manifest["target"]["packages"] if p["package"].startswith("linux-headers-"))
+    root = tmp_path / "root"
+    _sh("dpkg-deb", "-x", str(_one(packages, "ofed-rdma-dev_*_amd64.deb")), str(root))
+    ofa = root / "usr/src/ofa_kernel/default"
+    assert ofa.resolve() == root / f"usr/src/ofa_kernel/x86_64/{manifest['target']['release']}"
+    mod = tmp_path / "p9"
+    mod.mkdir()
+    _source_file(cache, manifest["target"]["id"], hv, "net/9p/trans_rdma.c", mod / "trans_rdma.c")
+    (mod / "Kbuild").write_text("obj-m := 9pnet_rdma.o\n9pnet_rdma-y := trans_rdma.o\n"
+                                "NOSTDINC_FLAGS += -I$(OFA)/include\n")
+    kt = inspect_tree(build_tree_6_1)
+    p = _sh("make", "-C", str(build_tree_6_1), f"M={mod}", f"OFA={ofa}",
+            f"KBUILD_EXTRA_SYMBOLS={ofa}/Module.symvers", *kt.make_vars(), "modules")
+    assert "undefined!" not in p.stdout + p.stderr and "WARNING: modpost" not in p.stderr, p.stderr[-3000:]
+    deps = (mod / ".trans_rdma.o.cmd").read_text().split()
+    rdma = [d for d in deps if "/rdma/" in d]
+    assert rdma and all(d.startswith(str(ofa)) for d in rdma), [d for d in rdma if not d.startswith(str(ofa))]
+    ours = {}
+    for line in (ofa / "Module.symvers").read_text().splitlines():
+        crc, sym, module = line.split("\t")[:3]
+        ours[sym] = (int(crc, 16), module.rsplit("/", 1)[-1])
+    modprobe = shutil.which("modprobe") or "/sbin/modprobe"
+    imports = {}
+    for line in _sh(modprobe, "--dump-modversions", str(mod / "9pnet_rdma.ko")).stdout.splitlines():
+        crc, sym = line.split()
+        imports[sym] = int(crc, 16)
+    bound = {s: ours[s] for s in imports if s in ours}
+    assert len(bound) >= 10, bound  # ib_alloc_cq, rdma_create_id, rdma_connect, ...
+    assert {s: c for s, (c, _) in bound.items()} == {s: imports[s] for s in bound}
+    depends = _sh("modinfo", "-F", "depends", str(mod / "9pnet_rdma.ko")).stdout.strip().split(",")
+    assert {"ib_core", "rdma_cm"} <= set(depends) and {m for _, m in bound.values()} <= set(depends)
+
+
+@pytest.mark.slow
+def test_devel_rpm_holds_the_same_tree_as_the_dev_deb(packages, tmp_path):
+    deb, rpm = tmp_path / "deb", tmp_path / "rpm"
+    _sh("dpkg-deb", "-x", str(_one(packages, "ofed-rdma-dev_*_amd64.deb")), str(deb))
+    _sh("rpm", "-i", "--root", str(rpm), "--dbpath", str(tmp_path / "db"), "--nodeps", "--noscripts",
+        str(_one(packages, "ofed-rdma-devel-*.x86_64.rpm")))
+    assert _files(deb / "usr/src") == _files(rpm / "usr/src")
+    assert (rpm / "usr/src/ofa_kernel/default").is_symlink()
