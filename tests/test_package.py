@@ -164,6 +164,30 @@ def test_reproducible(packages, built_tree_6_1, signing_key, tmp_path):
 
 
 @pytest.mark.slow
+def test_reproducible_in_any_directory(packages, built_tree_6_1, signing_key, cache, tmp_path):
+    """The same inputs built in another directory, at another depth and compiled for real (no
+    ccache: the session's tree may have gone through it, with ccache's base_dir rewriting our
+    paths) give the same bytes: every .ko (so the same build-ids), then every package and the
+    SHA256SUMS over them. No object names the tree or the cache it was built from."""
+    key, cert = signing_key
+    other = tmp_path / "agent-2" / "workspace" / "ofed-job" / "tree"
+    p = run_cli("build", "--kernel", "6.1", "--from", "6.12", "--source", "debian", "-o", str(other), "--no-ccache")
+    assert p.returncode == 0, p.stderr[-3000:]
+    kos = lambda d: {k.relative_to(d).as_posix(): k.read_bytes() for k in sorted(d.rglob("*.ko"))}  # noqa: E731
+    a, b = kos(built_tree_6_1), kos(other)
+    assert len(a) >= 9 and a.keys() == b.keys()
+    assert [k for k in a if a[k] != b[k]] == []
+    for name, data in b.items():
+        for path in (str(other), str(built_tree_6_1), str(cache.root)):
+            assert path.encode() not in data, (name, path)
+    again = tmp_path / "pk"
+    p = run_cli("package", "--tree", str(other), "-o", str(again), "--format", "dkms,rpm,deb",
+                "--sign-key", str(key), "--sign-cert", str(cert))
+    assert p.returncode == 0, p.stderr[-2000:]
+    assert _sums(packages) == _sums(again)
+
+
+@pytest.mark.slow
 def test_deb_content_is_the_dkms_tree(packages, tmp_path):
     deb = _one(packages, "ofed-rdma-dkms_*_all.deb")
     fields = _sh("dpkg-deb", "-f", str(deb), "Package", "Depends", "Architecture").stdout
