@@ -168,7 +168,7 @@ def _kernel_dir(args, env, tree: Path) -> str:
 
 def _cc(kdir: str) -> str:
     sys.path.insert(0, str(REPO))
-    from ofedtool.kbuild import choose_compiler
+    from ofedtool.fetch.kbuild import choose_compiler
     return choose_compiler(Path(kdir))
 
 
@@ -185,7 +185,7 @@ def bench_probes(args, env, work: Path) -> dict:
     (cold_cache / "locks").mkdir()
     kdir = _kernel_dir(args, env, work / "tree")
     code = ("import sys, json, time; from pathlib import Path; "
-            "from ofedtool.probes import load_probes, run_probes; from ofedtool.kbuild import inspect_tree; "
+            "from ofedtool.adapt.probes import load_probes, run_probes; from ofedtool.fetch.kbuild import inspect_tree; "
             "from ofedtool.catalog import data_dir; "
             "p = load_probes(data_dir('backports') / 'probes'); "
             f"r = run_probes(p, inspect_tree(Path({kdir!r})), Path({str(cold_cache)!r}), {args.jobs}); "

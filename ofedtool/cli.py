@@ -28,6 +28,7 @@ COMMANDS = {
     "gap": ("gap", "compile with no adaptation at all and group the errors by API (what compat must cover)"),
     "report": ("report", "write the JSON/JUnit/HTML matrix from built trees (a CI matrix's cells)"),
     "release": ("release", "fetch, check matrix, vmtest and package every target into one release directory"),
+    "watch": ("watch", "day-0: which targets a new distro kernel ABI or X release needs rebuilt (and a release of them)"),
     "refresh": ("refresh", "rewrite backports/patches against a new upstream release (like quilt refresh)"),
     "vmtest": ("vmtest", "boot the target's real kernel in QEMU with the built modules; prove they load and carry RDMA traffic"),
 }
@@ -79,7 +80,7 @@ def _main(argv: list[str] | None) -> int:
     ui.set_level(0 if args.quiet else 2 if args.verbose else 1)
     cache = None
     try:
-        from .cache import open_cache
+        from .fetch.cache import open_cache
         cache = open_cache(args.cache_dir)
         result = importlib.import_module(f"ofedtool.commands.{args._module}").run(args, cache)
     except OfedError as e:

@@ -27,9 +27,10 @@ from .catalog import load_targets, parse_from, resolve_target
 from .errors import OfedError
 from .fsutil import check_output, claim_dir, output_lock
 from .modules import load_catalog, select
-from .pipeline import DEFAULT_JOBS, DEFAULT_MODULES, DEFAULT_SOURCE, BuildOptions, Selection
+from .defaults import DEFAULT_JOBS, DEFAULT_MODULES, DEFAULT_SOURCE
+from .requests import BuildOptions, Selection
 from .tree import BuildRecord, Manifest, VmRecord
-from .report import Cell, cells_from_build, cells_from_vmtest, write_all
+from .prove.report import Cell, cells_from_build, cells_from_vmtest, write_all
 
 @dataclass(frozen=True)
 class CheckRequest:

@@ -18,48 +18,16 @@ from typing import TYPE_CHECKING
 from . import ui
 from .defaults import DEFAULT_JOBS, DEFAULT_MODULES, DEFAULT_SOURCE, SOURCES  # noqa: F401  (the API's defaults)
 from .catalog import parse_from, resolve_target
-from .errors import OfedError
+from .requests import BuildOptions, Selection, Session  # noqa: F401  (the API's request types)
+from .errors import Failed, OfedError
 from .fsutil import check_output
-from .headers import BuildTree, fetch_headers, is_local
-from .kbuild import KernelTree, config_values, inspect
+from .fetch.headers import BuildTree, fetch_headers, is_local
+from .fetch.kbuild import KernelTree, config_values, inspect
 from .modules import Catalog, Module, in_source, load_catalog, select
-from .sources import SourceTree, fetch_source
+from .fetch.sources import SourceTree, fetch_source
 
 if TYPE_CHECKING:
-    from .exports import SourceIndex
-
-
-@dataclass(frozen=True)
-class Session:
-    """Where things are kept and whether remotes may be reached."""
-    cache: object          # ofedtool.cache.Cache
-    offline: bool = False
-
-
-@dataclass(frozen=True)
-class Selection:
-    """What to backport: X (from_), onto Y (kernel), which modules, X's provider."""
-    kernel: str
-    from_: str
-    modules: str = DEFAULT_MODULES
-    source: str = DEFAULT_SOURCE
-    git_url: str | None = None
-
-    def argv(self) -> list[str]:
-        """The same selection as `ofedtool build` options (check's child processes)."""
-        return ["--kernel", self.kernel, "--from", self.from_, "--modules", self.modules,
-                "--source", self.source, *(["--git-url", self.git_url] if self.git_url else [])]
-
-
-@dataclass(frozen=True)
-class BuildOptions:
-    jobs: int = DEFAULT_JOBS
-    output: Path | None = None     # default build/<target>-<release>_from-<X>
-    ccache: bool | None = None     # None: when ccache is installed
-
-    def argv(self) -> list[str]:
-        return ["-j", str(self.jobs), *(["-o", str(self.output)] if self.output else []),
-                *({True: ["--ccache"], False: ["--no-ccache"]}.get(self.ccache, []))]
+    from .fetch.exports import SourceIndex
 
 
 @dataclass
@@ -86,7 +54,7 @@ def resolve_and_fetch(session: Session, sel: Selection, output: Path | None = No
     # Resolve everything that can be checked locally before any download.
     spec = parse_from(sel.from_)
     if is_local(sel.kernel):
-        from .headers import local
+        from .fetch.headers import local
         local.fetch(sel.kernel)  # a wrong path fails now, not after a 146 MiB source download
     target = None if is_local(sel.kernel) else resolve_target(sel.kernel)
     cat = load_catalog()
@@ -114,7 +82,7 @@ def resolve_and_fetch(session: Session, sel: Selection, output: Path | None = No
         if target is None:
             raise OfedError(f"ULPs ({', '.join(m.name for m in modules if m.rule == 'target')}) take the "
                             f"target kernel's own source: use a catalog --kernel, not a build directory")
-        from .sources.debian import fetch_target_source
+        from .fetch.sources.debian import fetch_target_source
         with ui.stage("fetch", f"{target.id}'s own source for the ULPs"):
             ysrc = fetch_target_source(session.cache, target, hv, session.offline)
     exporters, why = _exporters(session, target, ktree, cat, hv if target else None)
@@ -127,7 +95,7 @@ def _exporters(session: Session, target, ktree: KernelTree, cat: Catalog,
     dir has no source package; offline with nothing cached)."""
     if target is None:
         return None, "a local build dir has no target source to read the exporters from"
-    from .exports import fetch_index
+    from .fetch.exports import fetch_index
     try:
         return fetch_index(session.cache, target, headers_version, ktree.arch, cat.include_paths,
                            session.offline), ""
@@ -173,7 +141,7 @@ def generate(session: Session, sel: Selection, opts: BuildOptions):
 def _generate_tree(session: Session, sel: Selection, opts: BuildOptions, inp: Inputs,
                    pristine: bool = False, out: Path | None = None):
     """The backported (or, pristine, the unadapted) tree, for a caller holding the output's lock."""
-    from .generate import generate as _generate
+    from .adapt.generate import generate as _generate
     return _generate(session.cache, inp.source, inp.build, inp.catalog, inp.modules, out or output_dir(opts, inp),
                      opts.jobs, inp.target_id, inp.target_source, inp.skipped, pristine=pristine, ktree=inp.ktree)
 
@@ -194,7 +162,7 @@ def build(session: Session, sel: Selection, opts: BuildOptions, package: object 
     from .fsutil import output_lock
     require_jobs(opts.jobs)
     if opts.output is not None:
-        from .build import check_build_path
+        from .build.compile import check_build_path
         check_build_path(opts.output)  # before fetch and generate write anything there
     inp = resolve_and_fetch(session, sel, opts.output)
     with output_lock(output_dir(opts, inp)):  # a second build into the same -o waits for this one
@@ -203,7 +171,7 @@ def build(session: Session, sel: Selection, opts: BuildOptions, package: object 
 
 def _build(session: Session, sel: Selection, opts: BuildOptions, inp: Inputs, package, package_dir) -> Built:
     from . import jobserver
-    from .build import compile_tree
+    from .build.compile import compile_tree
     from .tree import BuildRecord
     g = _generate_tree(session, sel, opts, inp)
     ktree = inp.ktree
@@ -224,9 +192,9 @@ def _build(session: Session, sel: Selection, opts: BuildOptions, inp: Inputs, pa
 
 
 def consumers(session: Session, inp: Inputs) -> list[dict] | None:
-    """Distro modules importing from the modules we replace (ofedtool/consumers.py); None when
+    """Distro modules importing from the modules we replace (ofedtool/build/consumers.py); None when
     it cannot be told (a local build dir, or the image package is unavailable)."""
-    from .consumers import find_consumers
+    from .build.consumers import find_consumers
     if inp.target_id == "local":
         ui.warn("consumers: a local build dir has no image package to scan; distro RDMA consumers unknown")
         return None
@@ -261,8 +229,8 @@ def gap(session: Session, sel: Selection, opts: BuildOptions) -> Gap:
 
 
 def _gap(session: Session, sel: Selection, opts: BuildOptions, inp: Inputs, out: Path) -> Gap:
-    from .build import compile_tree
-    from .gap import parse
+    from .build.compile import compile_tree
+    from .build.gap import parse
     g = _generate_tree(session, sel, opts, inp, pristine=True, out=out)
     ktree = inp.ktree
     with ui.stage("build", f"make -k -j{opts.jobs} of the pristine tree against {ktree.release}"):
@@ -287,8 +255,14 @@ def package(tree: Path, out: Path | None, opts, session: Session) -> dict:
 def vmtest(session: Session, req) -> object:
     """Boot the target's kernel with a built tree's modules (vmtest.VmRequest → tree.VmRecord).
     Without req.tree, builds first, through build() above."""
-    from .vmtest import run_vmtest
-    return run_vmtest(session, req)
+    from .prove.vmtest import run_vmtest
+
+    def build_tree(output: Path) -> Path:
+        built = build(session, req.selection, with_output(req.build, output))
+        if not built.record.ok:
+            raise Failed(f"build for {built.record.kernel} failed: see {built.record.build['log']}")
+        return Path(built.record.output)
+    return run_vmtest(session, req, build_tree)
 
 
 def check(session: Session, req) -> dict:
@@ -301,6 +275,12 @@ def release(session: Session, req) -> dict:
     """check + vmtest + packages for every target into one directory (release.ReleaseRequest)."""
     from .release import run_release
     return run_release(session, req)
+
+
+def watch(session: Session, req) -> dict:
+    """Which targets need a new build since the last one (watch.WatchRequest), and a release of them."""
+    from .watch import run_watch
+    return run_watch(session, req)
 
 
 def with_output(opts: BuildOptions, output: Path | None) -> BuildOptions:

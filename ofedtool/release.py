@@ -26,7 +26,7 @@ from .fsutil import MARKER, check_output, mark, replace_dir, temp_beside
 from .matrix import CheckRequest, run_check
 from .package import Options, package
 from .package.common import DEFAULT_NAME, sha256sums
-from .pipeline import DEFAULT_JOBS, DEFAULT_MODULES, DEFAULT_SOURCE
+from .defaults import DEFAULT_JOBS, DEFAULT_MODULES, DEFAULT_SOURCE
 from .tree import BuiltTree, Manifest
 
 

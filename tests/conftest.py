@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from ofedtool.cache import Cache, default_cache_dir
+from ofedtool.fetch.cache import Cache, default_cache_dir
 from ofedtool.catalog import parse_from
-from ofedtool.report import _COLOURS as report_colours
+from ofedtool.prove.report import _COLOURS as report_colours
 
 REPO = Path(__file__).resolve().parent.parent
 DATA = Path(__file__).resolve().parent / "data"
@@ -40,18 +40,18 @@ def cache() -> Cache:
 @pytest.fixture(scope="session")
 def src_6_12(cache) -> Path:
     """Real RDMA source of 6.12.N from Debian's linux-source-6.12 (read-only: copy before editing)."""
-    from ofedtool.sources import fetch_source
+    from ofedtool.fetch.sources import fetch_source
     return fetch_source(cache, parse_from("6.12"), "debian").path
 
 
 @pytest.fixture(scope="session")
 def src_6_1(cache) -> Path:
-    from ofedtool.sources import fetch_source
+    from ofedtool.fetch.sources import fetch_source
     return fetch_source(cache, parse_from("6.1"), "debian").path
 
 
 def _build_dir(cache, kernel: str) -> Path:
-    from ofedtool.headers import fetch_headers
+    from ofedtool.fetch.headers import fetch_headers
     return fetch_headers(cache, kernel)[1].build_dir
 
 
@@ -138,7 +138,7 @@ def cell_pixels(png: Path) -> dict[str, int]:
     """How many pixels of the PNG have each cell colour (pass, fail); checks it is a real image."""
     from PIL import Image
 
-    from ofedtool.screenshot import DEFAULT_SIZE
+    from ofedtool.prove.screenshot import DEFAULT_SIZE
     with Image.open(png) as im:
         assert im.format == "PNG" and im.size == DEFAULT_SIZE, (im.format, im.size)
         colours = {rgb: n for n, rgb in im.convert("RGB").getcolors(maxcolors=1 << 24)}
@@ -147,7 +147,7 @@ def cell_pixels(png: Path) -> dict[str, int]:
 
 def render_page(html: Path, png: Path) -> tuple[dict[str, int], str]:
     """Render html in headless Chromium into png; (pixels of each cell colour, Chromium's DOM)."""
-    from ofedtool.screenshot import dump_dom, screenshot
+    from ofedtool.prove.screenshot import dump_dom, screenshot
     screenshot(html, png)
     print(f"screenshot: {png}")
     return cell_pixels(png), dump_dom(html)

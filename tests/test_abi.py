@@ -1,4 +1,4 @@
-"""The ABI gate (ofedtool/abi.py, exports.py): imports from code we do not rebuild, compared by
+"""The ABI gate (ofedtool/build/abi.py, exports.py): imports from code we do not rebuild, compared by
 genksyms CRC over our headers and the target's.
 
 The quick tests run the pure parts on small made-up inputs; the gate on real kernel code runs in
@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ofedtool.abi import compile_args, differing_types, layout_types, pass_args
-from ofedtool.exports import local_closure, reaching, resolve_include
+from ofedtool.build.abi import compile_args, differing_types, layout_types, pass_args
+from ofedtool.fetch.exports import local_closure, reaching, resolve_include
 
 INCLUDES = {
     "block/blk-mq-rdma.c": [("<", "linux/blk-mq.h"), ("<", "linux/blk-mq-rdma.h"), ("<", "rdma/ib_verbs.h")],

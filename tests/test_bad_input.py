@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from conftest import error_line, run_cli
-from ofedtool.cache import Cache
+from ofedtool.fetch.cache import Cache
 
 
 def _snapshot(d: Path):

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from ofedtool.build import _failed_modules, parse_log
+from ofedtool.build.compile import _failed_modules, parse_log
 from ofedtool.modules import load_catalog
 
 TOP = Path("/tmp/tree")
@@ -84,7 +84,7 @@ def _core_modules():
 def test_compat_header_error_counts_for_every_module_whose_objects_failed():
     """A real log (6.12 -> 6.1, core): compat/compat.h broken, so every object fails. gcc names no
     .c for a header forced in with -include: the errors belong to the objects make says failed."""
-    from ofedtool.build import failed_objects, make_failure, module_diagnostics
+    from ofedtool.build.compile import failed_objects, make_failure, module_diagnostics
     top = Path("/tmp/ci-report/hdr")
     text = (DATA / "compat-header-error.log").read_text()
     diags = parse_log(text, top, set(), KDIR_61)
@@ -111,7 +111,7 @@ def test_a_stale_unit_is_not_carried_into_a_command_line_include():
 
 def test_make_failure_names_a_path_that_make_split():
     """Real log of a build into '/tmp/ci-report/x y/out' (kbuild splits M= at the space)."""
-    from ofedtool.build import make_failure
+    from ofedtool.build.compile import make_failure
     log = """\
 make: Entering directory '/tmp/ci-report/x y/out'
 make[1]: *** No rule to make target 'y/out'.
@@ -125,7 +125,7 @@ make: *** [Makefile:14: modules] Error 2
 
 
 def test_make_failure_names_a_full_disk_and_it_is_no_compile_error():
-    from ofedtool.build import make_failure
+    from ofedtool.build.compile import make_failure
     log = """\
   CC [M]  /t/drivers/infiniband/core/mad.o
 /t/drivers/infiniband/core/mad.c:3193:1: fatal error: closing dependency file /t/drivers/infiniband/core/.mad.o.d: No space left on device
@@ -139,7 +139,7 @@ make: *** [Makefile:14: modules] Error 2
 
 
 def test_make_failure_names_a_concurrent_build():
-    from ofedtool.build import make_failure
+    from ofedtool.build.compile import make_failure
     log = """\
   CC [M]  /t/drivers/infiniband/core/cq.o
 fixdep: error opening file: /t/drivers/infiniband/core/.cq.o.d: No such file or directory
@@ -154,7 +154,7 @@ make: *** [Makefile:14: modules] Error 2
 
 
 def test_make_failure_names_a_kbuild_error():
-    from ofedtool.build import make_failure
+    from ofedtool.build.compile import make_failure
     log = "/k/Makefile:157: *** building multiple external modules is not supported.  Stop.\n"
     assert "building multiple external modules" in make_failure(log, Path("/t"), KDIR)
 
@@ -186,7 +186,7 @@ def _fake_tree(tmp_path: Path) -> Path:
 
 
 def test_expected_objects_of_a_generated_tree(tmp_path):
-    from ofedtool.build import expected_objects, kbuild_config
+    from ofedtool.build.compile import expected_objects, kbuild_config
     t = _fake_tree(tmp_path)
     kdir = tmp_path / "k"
     (kdir / "include" / "config").mkdir(parents=True)
@@ -230,7 +230,7 @@ def test_progress_on_a_terminal_is_one_line_rewritten():
 
 def test_build_log_is_written_as_make_writes(tmp_path):
     """`tail -f build.log` shows lines while make runs: the child copies the log mid-run."""
-    from ofedtool.build import _Log, _make
+    from ofedtool.build.compile import _Log, _make
     log, snap = tmp_path / "build.log", tmp_path / "snap"
     f = _Log(log)
     rc = _make(["sh", "-c", f"echo '  CC [M]  /t/a.o'; sleep 1; cat {log} > {snap}; echo done"], {}, f)
@@ -244,7 +244,7 @@ def test_expected_objects_are_the_objects_kbuild_compiled(built_tree_6_1, build_
     """The progress total on a real build: exactly the .o files kbuild compiled (not .mod.o)."""
     import re
 
-    from ofedtool.build import expected_objects, kbuild_config, tree_relative
+    from ofedtool.build.compile import expected_objects, kbuild_config, tree_relative
     text = (built_tree_6_1 / "build.log").read_text()
     compiled = {tree_relative(m[1], built_tree_6_1, build_tree_6_1)
                 for m in re.finditer(r"^\s+CC \[M\]\s+(\S+\.o)$", text, re.M) if not m[1].endswith(".mod.o")}

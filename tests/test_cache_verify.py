@@ -1,5 +1,5 @@
 """Cache entries are verified on use, not trusted: a damaged entry is found, removed with one
-warning and made again (ofedtool/cache.py records, pins and seals)."""
+warning and made again (ofedtool/fetch/cache.py records, pins and seals)."""
 
 from __future__ import annotations
 
@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 
 from conftest import REPO
-from ofedtool.cache import Cache, seal, unseal
-from ofedtool.sources import SOURCE_KIND
+from ofedtool.fetch.cache import Cache, seal, unseal
+from ofedtool.fetch.sources import SOURCE_KIND
 
 
 def _maker(calls: list, files: dict[str, bytes]):
@@ -123,7 +123,7 @@ def test_real_source_entry_missing_a_header_is_found(src_6_12, tmp_path, capsys)
 
 def test_truncated_smpl_result_is_recomputed(src_6_12, tmp_path, capsys):
     """The user's case: SmPL results truncated in the cocci cache gave a 2-byte device.c."""
-    from ofedtool.cocci import run_smpl
+    from ofedtool.adapt.cocci import run_smpl
     core = "drivers/infiniband/core"
     files = [f"{core}/device.c", f"{core}/uverbs_main.c"]
     smpl = tmp_path / "r.cocci"
@@ -150,7 +150,7 @@ def test_truncated_smpl_result_is_recomputed(src_6_12, tmp_path, capsys):
 
 
 def test_probe_results_are_sealed(tmp_path, capsys):
-    from ofedtool.probes import _Cache
+    from ofedtool.adapt.probes import _Cache
     c = _Cache(tmp_path / "probes" / "t.json", "t", "gcc-12")
     c.store({"a": True, "b": False})
     assert c.load() == {"a": True, "b": False}
@@ -163,8 +163,8 @@ def test_probe_results_are_sealed(tmp_path, capsys):
 _PROBE_RUN = textwrap.dedent("""
     import sys, time, json
     from pathlib import Path
-    from ofedtool import probes
-    from ofedtool.kbuild import KernelTree
+    from ofedtool.adapt import probes
+    from ofedtool.fetch.kbuild import KernelTree
     real = probes._answer
     def slow(todo, tree, jobs):
         with open(sys.argv[2], "a") as f:

@@ -12,7 +12,7 @@ import pytest
 import xmlschema
 
 from conftest import REPO, artifact_dir, render_page, run_cli
-from ofedtool.report import Cell, html_page, junit_xml
+from ofedtool.prove.report import Cell, html_page, junit_xml
 
 SCHEMA = xmlschema.XMLSchema(str(Path(__file__).parent / "data" / "junit.xsd"))
 

@@ -1,4 +1,4 @@
-"""ofedtool.cocci: the real spatch on real 6.12 RDMA sources."""
+"""ofedtool.adapt.cocci: the real spatch on real 6.12 RDMA sources."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from ofedtool.cocci import SmplError, run_smpl
+from ofedtool.adapt.cocci import SmplError, run_smpl
 from ofedtool.errors import MissingTool
 
 CORE = "drivers/infiniband/core"

@@ -54,12 +54,12 @@ def test_git_url_git_refuses_to_run(tmp_path):
 
 def test_cache_dir_from_config_is_used(tmp_path):
     """cache_dir in config.toml counts (below --cache-dir and $OFEDTOOL_CACHE)."""
-    from ofedtool.cache import default_cache_dir
+    from ofedtool.fetch.cache import default_cache_dir
     cfg = tmp_path / "config.toml"
     cfg.write_text(f'cache_dir = "{tmp_path / "from-config"}"\n')
     env = {k: v for k, v in os.environ.items() if k != "OFEDTOOL_CACHE"}
     env["OFEDTOOL_CONFIG"] = str(cfg)
-    code = "from ofedtool.cache import default_cache_dir as d; print(d())"
+    code = "from ofedtool.fetch.cache import default_cache_dir as d; print(d())"
     got = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, cwd=REPO)
     assert got.stdout.strip() == str(tmp_path / "from-config"), got.stderr
     env["OFEDTOOL_CACHE"] = str(tmp_path / "from-env")

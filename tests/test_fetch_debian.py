@@ -19,7 +19,7 @@ MODULE_LICENSE("GPL");
 
 
 def compile_trivial(build_dir: Path, where: Path) -> str:
-    from ofedtool.kbuild import inspect_tree
+    from ofedtool.fetch.kbuild import inspect_tree
     tree = inspect_tree(build_dir)
     where.mkdir(parents=True, exist_ok=True)
     (where / "triv.c").write_text(TRIVIAL)

@@ -87,17 +87,21 @@ class KernelsRejected(Exception):
     """What Groovy's `error` step would stop the build with."""
 
 
-def _condition(expr: str, params: dict) -> bool:
+def _condition(expr: str, params: dict, env: dict | None = None) -> bool:
     if m := re.fullmatch(r"(!?)params\.(\w+)", expr.strip()):
         return bool(params[m.group(2)]) != bool(m.group(1))
+    if m := re.fullmatch(r"(!?)env\.(\w+)", expr.strip()):
+        return bool((env or {}).get(m.group(2))) != bool(m.group(1))
     raise AssertionError(f"Jenkinsfile: condition this test cannot evaluate: {expr}")
 
 
-def when_holds(stage: Block, params: dict, env: dict) -> bool:
+def when_holds(stage: Block, params: dict, env: dict, cause: str = "user") -> bool:
     w = child(stage, "when")
     if w is None:
         return True
-    return _condition(child(w, "expression").body, params)
+    if m := re.fullmatch(r"triggeredBy '(\w+)'", w.body.strip()):
+        return {"TimerTrigger": "timer"}.get(m.group(1)) == cause
+    return _condition(child(w, "expression").body, params, env)
 
 
 def kernel_list(text: str) -> list[str]:
@@ -143,8 +147,11 @@ def _cell_steps(root: Block, kernel: str, cells: int, params: dict, prefix: str,
     return out
 
 
-def plan(params: dict, env: dict) -> list[tuple[str, str, dict]]:
-    """(stage path, shell command, extra env) in the order Jenkins runs them (parallel cells serially)."""
+def plan(params: dict, env: dict, cause: str = "user", capture=None) -> list[tuple[str, str, dict]]:
+    """(stage path, shell command, extra env) in the order Jenkins runs them (parallel cells serially).
+    cause: who started the build ("user" or "timer", for `triggeredBy`). A script step that sets
+    env from `sh(returnStdout: true, ...)` is listed and its output taken from capture(stage,
+    command, env), so the stages after it see what that command printed."""
     root = parse(_strip_comments(JENKINSFILE.read_text()))
     pipeline = child(root, "pipeline")
     steps: list[tuple[str, str, dict]] = []
@@ -153,17 +160,24 @@ def plan(params: dict, env: dict) -> list[tuple[str, str, dict]]:
     def run_stages(stages: Block, prefix: str, extra: dict):
         for st in stages.children:
             name = re.match(r"stage\('([^']+)'\)", st.head).group(1)
-            if not when_holds(st, params, {**env, **extra}):
+            if not when_holds(st, params, {**env, **extra, **script_env}, cause):
                 continue
             if (s := child(st, "steps")) is None:
                 raise AssertionError(f"Jenkinsfile: stage {name} has no steps")
             script = child(s, "script")
             body = script.body if script else ""
             if script and "parallel" in body:
-                assert "kernelList(params.KERNELS)" in body, f"stage {name}: parallel cells not from KERNELS"
-                kernels = kernel_list(params["KERNELS"])
+                assert "kernelList(env.KERNEL_LIST)" in body, f"stage {name}: parallel cells not from KERNEL_LIST"
+                kernels = kernel_list(script_env["KERNEL_LIST"])
                 for k in kernels:
                     steps.extend(_cell_steps(root, k, len(kernels), params, prefix + name, {**extra, **script_env}))
+                continue
+            if script and (m := re.fullmatch(r"env\.(\w+) = sh\(returnStdout: true, script: '([^']*)'\)\.trim\(\)",
+                                             body.strip())):
+                assert capture is not None, f"stage {name}: a step whose output the plan needs"
+                step_env = {**extra, **script_env}
+                steps.append((prefix + name, m.group(2), step_env))
+                script_env[m.group(1)] = capture(prefix + name, m.group(2), step_env).strip()
                 continue
             if script:
                 m = re.fullmatch(r"env\.(\w+) = kernelList\(params\.(\w+)\)\.join\(','\)", body.strip())

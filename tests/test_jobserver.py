@@ -17,10 +17,10 @@ from types import SimpleNamespace
 import pytest
 
 from ofedtool import jobserver
-from ofedtool.build import compile_tree
+from ofedtool.build.compile import compile_tree
 from ofedtool import matrix
 from ofedtool.pipeline import Session
-from ofedtool.kbuild import KernelTree
+from ofedtool.fetch.kbuild import KernelTree
 
 PAIR = textwrap.dedent("""\
     # stand-in for the generated tree's Makefile: two jobs that must run at the same time
@@ -112,8 +112,8 @@ FAKE_BUILD = textwrap.dedent("""\
     import json, sys
     from pathlib import Path
     from ofedtool import jobserver
-    from ofedtool.build import compile_tree
-    from ofedtool.kbuild import KernelTree
+    from ofedtool.build.compile import compile_tree
+    from ofedtool.fetch.kbuild import KernelTree
     tree = Path(sys.argv[1])
     (tree / "jobserver.txt").write_text(repr(jobserver.from_environ()))
     res = compile_tree(tree, KernelTree(tree, "0.0.0-test", "gcc", "x86"), [], 7, ccache=False)

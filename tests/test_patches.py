@@ -1,4 +1,4 @@
-"""ofedtool.patches on real 6.12 RDMA sources, with patches made by GNU diff."""
+"""ofedtool.adapt.patches on real 6.12 RDMA sources, with patches made by GNU diff."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from ofedtool.patches import HunkResult, PatchError, apply_patches, refresh_patch
+from ofedtool.adapt.patches import HunkResult, PatchError, apply_patches, refresh_patch
 
 CM = "drivers/infiniband/core/cm.c"
 ADDR = "drivers/infiniband/core/addr.c"

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from ofedtool.errors import OfedError
-from ofedtool.kbuild import inspect_tree, make_args, tree_id
-from ofedtool.probes import Probe, load_probes, render_config_h, run_probes
+from ofedtool.fetch.kbuild import inspect_tree, make_args, tree_id
+from ofedtool.adapt.probes import Probe, load_probes, render_config_h, run_probes
 
 # Facts about Debian's 6.1.192 that the cases rely on (checked against the headers):
 # linux/unaligned.h arrived in 6.12; fd_file() in 6.12; class_register() takes a const
@@ -122,7 +122,7 @@ def test_inspect_tree_names_what_is_missing(tmp_path):
 
 
 def test_tree_id_is_stable_and_content_addressed(build_tree_6_1):
-    from ofedtool.kbuild import _TREE_IDS, _tree_id
+    from ofedtool.fetch.kbuild import _TREE_IDS, _tree_id
     first = tree_id(build_tree_6_1)
     _TREE_IDS.clear()  # computed again, not the memo's answer
     assert len(first) == 64 and _tree_id(build_tree_6_1) == first == tree_id(build_tree_6_1)

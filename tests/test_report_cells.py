@@ -11,7 +11,7 @@ from pathlib import Path
 import xmlschema
 
 from conftest import run_cli
-from ofedtool.report import cells_from_build, junit_xml
+from ofedtool.prove.report import cells_from_build, junit_xml
 
 SCHEMA = xmlschema.XMLSchema(str(Path(__file__).parent / "data" / "junit.xsd"))
 CORE = "drivers/infiniband/core"

@@ -13,8 +13,8 @@ import re
 import pytest
 
 from conftest import artifact_dir, cell_pixels, render_page, run_cli
-from ofedtool.report import Cell, write_all
-from ofedtool.screenshot import dump_dom, png_size
+from ofedtool.prove.report import Cell, write_all
+from ofedtool.prove.screenshot import dump_dom, png_size
 
 MODULES = ("ib_core", "ib_cm", "rdma_cm", "siw")
 

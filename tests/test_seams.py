@@ -18,11 +18,12 @@ import pytest
 
 import fakekernel
 from conftest import DATA, REPO, error_line, run_cli
-from ofedtool import kbuild, pipeline, tree
-from ofedtool.build import parse_log
+from ofedtool.fetch import kbuild
+from ofedtool import pipeline, tree
+from ofedtool.build.compile import parse_log
 from ofedtool.cli import parser
 from ofedtool.errors import OfedError
-from ofedtool.report import cells_from_build, cells_from_vmtest
+from ofedtool.prove.report import cells_from_build, cells_from_vmtest
 
 RECORDED = DATA / "tree-6.1"
 
@@ -174,8 +175,8 @@ def test_recorded_gap_log_parses_as_before_the_grammar_moved():
     """A real unadapted 6.12 → 6.1 compile's log (ofedtool gap --kernel 6.1 --from 6.12): the one
     grammar gives exactly what build.py's and gap.py's own regexes gave (parsed.json was
     computed by ofedtool ef82d80, before kbuildlog.py existed)."""
-    from ofedtool.build import hazard_flags
-    from ofedtool.gap import parse
+    from ofedtool.build.compile import hazard_flags
+    from ofedtool.build.gap import parse
     log = (DATA / "gap-6.1" / "build.log").read_text()
     want = json.loads((DATA / "gap-6.1" / "parsed.json").read_text())
     top, cwd = Path("/tmp/seams/gap"), Path("/k/linux-headers-6.1.0-57-amd64")
@@ -187,7 +188,9 @@ def test_recorded_gap_log_parses_as_before_the_grammar_moved():
 
 
 def test_one_grammar_for_build_gap_and_probes():
-    from ofedtool import gap, kbuildlog, probes
+    from ofedtool.build import gap
+    from ofedtool import kbuildlog
+    from ofedtool.adapt import probes
     line = "/tmp/a b/probe-HAVE_X.c:12:5: error: implicit declaration of function 'foo' [-Werror=implicit]"
     m = kbuildlog.diagnostic(line)
     assert (m["file"], m["line"], m["col"], m["sev"]) == ("/tmp/a b/probe-HAVE_X.c", "12", "5", "error")
@@ -213,7 +216,7 @@ def test_one_grammar_for_build_gap_and_probes():
     ("expected ';' before 'x' [-Wfoo]", "other", "expected '…' before '…'"),
 ])
 def test_gap_classify(msg, kind, name):
-    from ofedtool.gap import classify
+    from ofedtool.build.gap import classify
     assert classify(msg) == (kind, name)
 
 
@@ -222,7 +225,7 @@ def test_gap_classify(msg, kind, name):
 
 def test_shims_plan_for_the_recorded_6_12_core_on_6_1():
     """Against 6.1 the 6.12 core's only ULP-visible verbs change is num_prs turning unsigned."""
-    from ofedtool.shims import load_shims, plan
+    from ofedtool.adapt.shims import load_shims, plan
     features = tree.Manifest.read(RECORDED).features
     rows = plan(load_shims(), features, ["ib_ipoib", "ib_srp"])
     assert [r["shim"] for r in rows if r["active"]] == ["ib-sa-path-rec-num-prs-unsigned-6.3"]
@@ -230,7 +233,7 @@ def test_shims_plan_for_the_recorded_6_12_core_on_6_1():
 
 
 def test_pinned_probes_are_the_smpl_and_shim_conditions():
-    from ofedtool.probekit import pinned_probes
+    from ofedtool.package.probekit import pinned_probes
     m = dataclasses.replace(
         tree.Manifest.read(RECORDED),
         probes={"results": {"HAVE_A": False, "HAVE_B": True, "HAVE_C": False, "HAVE_SA_PATH_REC_NUM_PRS_INT": True}},
@@ -247,7 +250,7 @@ def test_pinned_probes_are_the_smpl_and_shim_conditions():
 
 
 def test_active_compat_counts_only_compat_that_x_uses(tmp_path):
-    from ofedtool.generate import active_compat
+    from ofedtool.adapt.generate import active_compat
     bp = tmp_path / "bp"
     (bp / "compat" / "include" / "linux").mkdir(parents=True)
     (bp / "compat" / "include" / "linux" / "slab.h").write_text(
@@ -309,7 +312,7 @@ def test_tree_id_is_content_addressed_not_memoised(fake_kernel, tmp_path):
 
 
 def test_buildable_skips_ulps_whose_subsystem_is_off(fake_kernel):
-    from ofedtool.headers import BuildTree
+    from ofedtool.fetch.headers import BuildTree
     from ofedtool.modules import load_catalog, select
     mods = select(load_catalog(), "core,rxe,ib_ipoib,ib_srpt")
     keep, skipped = pipeline.buildable(mods, BuildTree(fake_kernel, fakekernel.RELEASE))
@@ -365,6 +368,9 @@ README_LINES = [
     "ofedtool release --from 6.12 --kernel 6.1,6.12,5.10",
     "ofedtool release --from 7.3 --kernel trixie,6.1,5.10",
     "ofedtool refresh --from X",
+    "ofedtool watch --from 6.12 --since out --kernel 6.1,5.10 --changed --release-dir DIR",
+    "ofedtool watch --from 6.12 --since out --changed",
+    "ofedtool watch --from 6.12 --since release/ofed-rdma-6.12.117-1 --release-dir release",
     "python bench/run.py --kernel 6.1 --from 6.12 --source debian --only a,b,c,d",
 ]
 
@@ -404,6 +410,10 @@ def test_readme_command_line_translates_into_a_request(line):
         assert req.tree == (Path("DIR") if args.tree else None) and req.build.output is None
     if cmd == "check":
         assert check.request(args).kernels == ("6.1", "6.12", "5.10") and check.request(args).vmtest
+    if cmd == "watch":
+        from ofedtool.commands import watch
+        req = watch.request(args)
+        assert req.from_ == "6.12" and req.since and req.release.formats == ("dkms", "rpm", "deb")
     if cmd == "release":
         req = release.request(args)
         assert req.vmtest and req.formats == ("dkms", "rpm", "deb") and len(req.kernels) == 3
@@ -447,5 +457,5 @@ def test_one_error_format_for_tools(tmp_path):
     with pytest.raises(MissingTool, match="required tool 'no-such-tool-x' not found: install the Debian package 'pkg-x'"):
         proc.run(["no-such-tool-x"], package="pkg-x")
     assert proc.run(["sh", "-c", "exit 4"], check=False).returncode == 4
-    from ofedtool import apt
+    from ofedtool.fetch import apt
     assert apt.require is proc.require  # kept importable for branches that still use it

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from ofedtool.errors import OfedError
-from ofedtool.relocate import interpreter, relocate, resolve_in
+from ofedtool.fetch.relocate import interpreter, relocate, resolve_in
 
 TRIVIAL = """#include <linux/module.h>
 #include <linux/slab.h>
@@ -82,7 +82,7 @@ def test_library_missing_from_the_closure_is_an_error(tmp_path):
 
 def _fake_toolchain(tmp_path: Path, major: str, binutils=("as", "ld", "ar", "nm", "objcopy", "objdump",
                                                                "readelf", "strip")):
-    from ofedtool.toolchain import Toolchain
+    from ofedtool.fetch.toolchain import Toolchain
     bin_dir = tmp_path / "tc" / "root" / "usr" / "bin"
     bin_dir.mkdir(parents=True)
     gcc = bin_dir / "x86_64-linux-gnu-gcc-14"
@@ -97,7 +97,7 @@ def _fake_toolchain(tmp_path: Path, major: str, binutils=("as", "ld", "ar", "nm"
 
 
 def test_declared_toolchain_gives_cc_and_prefixed_binutils(tmp_path):
-    from ofedtool.kbuild import toolchain_programs
+    from ofedtool.fetch.kbuild import toolchain_programs
     tc, build = _fake_toolchain(tmp_path, "14")
     progs = toolchain_programs(build, tc)
     assert progs["CC"] == str(tc.bin / "x86_64-linux-gnu-gcc-14")
@@ -105,14 +105,14 @@ def test_declared_toolchain_gives_cc_and_prefixed_binutils(tmp_path):
 
 
 def test_declared_toolchain_of_another_major_is_an_error(tmp_path):
-    from ofedtool.kbuild import toolchain_programs
+    from ofedtool.fetch.kbuild import toolchain_programs
     tc, build = _fake_toolchain(tmp_path, "12")
     with pytest.raises(OfedError, match=r"has gcc 12, but the kernel in .* was built with 'x86_64-linux-gnu-gcc-14"):
         toolchain_programs(build, tc)
 
 
 def test_declared_toolchain_without_binutils_names_the_program(tmp_path):
-    from ofedtool.kbuild import toolchain_programs
+    from ofedtool.fetch.kbuild import toolchain_programs
     tc, build = _fake_toolchain(tmp_path, "14", binutils=("as",))
     with pytest.raises(OfedError, match="has no x86_64-linux-gnu-ld"):
         toolchain_programs(build, tc)
@@ -123,8 +123,8 @@ def test_declared_toolchain_without_binutils_names_the_program(tmp_path):
 def test_debian_13_builds_a_module_with_its_own_gcc_14(cache, tmp_path):
     """Debian 13's kernel was built by gcc-14; this host has gcc-12, which cannot build for it.
     The module must come out of the relocated gcc-14 and binutils 2.44, with BTF from pahole."""
-    from ofedtool.headers import fetch_headers
-    from ofedtool.kbuild import compiler_text, inspect_tree
+    from ofedtool.fetch.headers import fetch_headers
+    from ofedtool.fetch.kbuild import compiler_text, inspect_tree
     _, build = fetch_headers(cache, "debian-13")
     assert build.toolchain is not None, "debian-13.toml declares a [toolchain]"
     tree = inspect_tree(build.build_dir, build.toolchain)

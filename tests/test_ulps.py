@@ -109,7 +109,7 @@ def test_6_1_ulps_build_clean_and_bind_to_our_core(ulp_build_6_1):
 
 
 def test_binding_reads_our_crcs(ulp_build_6_1, build_tree_6_1):
-    from ofedtool.binding import check_binding, read_symvers
+    from ofedtool.build.binding import check_binding, read_symvers
     from ofedtool.kmod import dump_modversions
     _, out = ulp_build_6_1
     ours = read_symvers(out / "Module.symvers")
@@ -145,9 +145,9 @@ def test_build_lists_consumers(ulp_build_6_1):
 
 def test_consumers_on_debian_12(cache, build_tree_6_1):
     from ofedtool.catalog import resolve_target
-    from ofedtool.consumers import find_consumers
-    from ofedtool.headers import fetch_headers
-    from ofedtool.image import fetch_image
+    from ofedtool.build.consumers import find_consumers
+    from ofedtool.fetch.headers import fetch_headers
+    from ofedtool.fetch.image import fetch_image
     t, b = fetch_headers(cache, "6.1")
     assert t.id == resolve_target("6.1").id
     found = {c.name: c for c in find_consumers(cache, t, b, CORE + ["rdma_rxe", "siw"] + sorted(ULPS))}
@@ -182,12 +182,12 @@ def test_abi_gate_passes_our_build_and_catches_the_distros_nvme_rdma(ulp_build_6
     reading our struct ib_device. Our nvme-rdma calls our own copy (compat), so the build is
     clean; the distro's nvme-rdma.ko, planted as if we had shipped it unshimmed, imports the
     target's and must be caught, with the structure named."""
-    from ofedtool.abi import check_abi
-    from ofedtool.binding import dump_modversions
+    from ofedtool.build.abi import check_abi
+    from ofedtool.build.binding import dump_modversions
     from ofedtool.catalog import resolve_target
-    from ofedtool.exports import fetch_index
-    from ofedtool.headers import fetch_headers
-    from ofedtool.image import fetch_image
+    from ofedtool.fetch.exports import fetch_index
+    from ofedtool.fetch.headers import fetch_headers
+    from ofedtool.fetch.image import fetch_image
     from ofedtool.modules import load_catalog
 
     result, tree = ulp_build_6_1
@@ -211,5 +211,5 @@ def test_abi_gate_passes_our_build_and_catches_the_distros_nvme_rdma(ulp_build_6
     assert h.exporter == "vmlinux" and h.source == "block/blk-mq-rdma.c" and h.importers == ("nvme-rdma",)
     assert h.types[0] == "struct ib_device" and h.ours != h.target
     # The target pass reproduced the target's own CRC: the method sees what kbuild saw.
-    from ofedtool.binding import read_symvers
+    from ofedtool.build.binding import read_symvers
     assert read_symvers(build_tree_6_1 / "Module.symvers")["blk_mq_rdma_map_queues"].crc == h.target

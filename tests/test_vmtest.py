@@ -19,9 +19,9 @@ import subprocess
 import pytest
 
 from conftest import error_line, run_cli
-from ofedtool import cpio
-from ofedtool.secureboot import SHIM_GUID, machine
-from ofedtool.vmtest import Step, _gid, judge
+from ofedtool.prove import cpio
+from ofedtool.prove.secureboot import SHIM_GUID, machine
+from ofedtool.prove.vmtest import Step, _gid, judge
 
 INBOX_IN_DEBIAN = "ib_core,ib_cm,iw_cm,rdma_cm,ib_umad,ib_uverbs,rdma_ucm,rdma_rxe"  # Debian builds no siw
 
@@ -127,7 +127,7 @@ def test_sign_options_are_checked_first(tmp_path, signing_key):
 
 def test_init_script_is_valid_sh_with_and_without_signing(tmp_path):
     """The guest's /init, rendered both ways, parses as sh; a certificate name with quotes stays data."""
-    from ofedtool.vmtest import render_init
+    from ofedtool.prove.vmtest import render_init
     common = dict(release="6.1.0-56-amd64", ip="10.0.2.15", gid=_gid("10.0.2.15"), ours=[("ib_core", "ab")],
                   inbox=[("ib_core", "cd", "kernel/x/ib_core.ko")], load=["updates/ofed/ib_core.ko"],
                   load_names=["ib_core"], siw=[], ulp=None, ulp_load=[], loaded_names={"ib_core"})

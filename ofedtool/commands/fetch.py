@@ -5,7 +5,7 @@ from __future__ import annotations
 from .. import ui
 from ..catalog import parse_from, resolve_target
 from ..errors import OfedError
-from ..headers import fetch_headers, is_local
+from ..fetch.headers import fetch_headers, is_local
 from .options import add_source
 
 
@@ -17,7 +17,7 @@ def add_arguments(p) -> None:
 
 
 def run(args, cache) -> dict:
-    from ..sources import fetch_source
+    from ..fetch.sources import fetch_source
 
     if not args.from_ and not args.kernel:
         raise OfedError("fetch: give --from X and/or --kernel Y")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 from .. import pipeline
-from ..gap import render
+from ..build.gap import render
 from .options import add_build, build_options, selection, session
 
 

@@ -1,5 +1,5 @@
 """The command line's shared option groups, and their translation into the library's requests.
-Defaults come from ofedtool.pipeline (each written once there)."""
+Defaults come from ofedtool.defaults (each written once there)."""
 
 from __future__ import annotations
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 from .. import ui
 from ..catalog import data_dir, parse_from
 from ..errors import OfedError
-from ..sources import fetch_source
+from ..fetch.sources import fetch_source
 from .options import add_source
 
 
@@ -22,7 +22,7 @@ def add_arguments(p) -> None:
 
 
 def run(args, cache) -> dict:
-    from ..patches import PatchError, refresh_patch
+    from ..adapt.patches import PatchError, refresh_patch
 
     src = fetch_source(cache, parse_from(args.from_), args.source, args.git_url, args.offline)
     root = data_dir("backports")

@@ -18,9 +18,9 @@ from pathlib import Path
 
 from ..errors import OfedError
 from ..fsutil import claim_dir
-from ..report import Cell, cells_from_build, cells_from_vmtest, write_all
+from ..prove.report import Cell, cells_from_build, cells_from_vmtest, write_all
 from ..tree import BuiltTree
-from ..screenshot import screenshot
+from ..prove.screenshot import screenshot
 
 
 def add_arguments(p) -> None:

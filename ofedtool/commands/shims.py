@@ -7,11 +7,11 @@ import tempfile
 from pathlib import Path
 
 from ..catalog import data_dir
-from ..generate import run_feature_probes
-from ..kbuild import source_dir
+from ..adapt.generate import run_feature_probes
+from ..fetch.kbuild import source_dir
 from ..pipeline import resolve_and_fetch
 from .options import add_jobs, add_selection, selection, session
-from ..shims import load_core_probes, load_shims, plan, run_core_probes
+from ..adapt.shims import load_core_probes, load_shims, plan, run_core_probes
 
 
 def add_arguments(p) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from .. import pipeline
-from ..vmtest import VmRequest, text
+from ..prove.vmtest import VmRequest, text
 from .options import add_build, build_options, selection, session
 
 

@@ -14,11 +14,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .. import ui
-from ..apt import require
+from ..fetch.apt import require
 from ..errors import OfedError
 from ..fsutil import check_output, mark, output_lock, replace_dir, temp_beside
-from .common import (DEFAULT_NAME, Package, check_name, find_kernel_dir, find_strip, load_tree, private_tmp, sha256sums,
-                     prepare_modules, signature_state, source_date_epoch)
+from .common import DEFAULT_NAME, Package, check_name, find_kernel_dir, find_strip, load_tree, private_tmp, sha256sums, prepare_modules, signature_state, source_date_epoch
 
 FORMATS = ("dkms", "rpm", "deb")
 

@@ -253,7 +253,7 @@ def find_strip(tree: Tree, cache) -> str | None:
 
 def find_kernel_dir(tree: Tree, cache, given: Path | None) -> Path | None:
     """The target's build tree (headers.find_build_dir): for scripts/sign-file."""
-    from ..headers import find_build_dir
+    from ..fetch.headers import find_build_dir
     return find_build_dir(cache, tree.manifest.target, tree.release, given)
 
 

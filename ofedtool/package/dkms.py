@@ -1,7 +1,7 @@
 """DKMS: the source tree + dkms.conf + probe kit, as a deterministic tarball.
 
 One package serves every kernel of the target's series: the probe kit answers compat/config.h
-at `dkms build` time for the kernel being built (see ofedtool.probekit).
+at `dkms build` time for the kernel being built (see ofedtool.package.probekit).
 """
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ from pathlib import Path
 from .. import ui
 from ..errors import OfedError
 from ..catalog import data_dir
-from ..probekit import fixed_features, pinned_probes, write_kit
-from ..probes import load_probes
+from .probekit import fixed_features, pinned_probes, write_kit
+from ..adapt.probes import load_probes
 from ..templates import render
 from .common import Package, copy_sources, deterministic_tar, target_info
 

@@ -5,7 +5,7 @@
  * ib_device: with a callsite switched on (dyndbg), it would print, or fault, from the wrong
  * place in our device. Ours takes the device names from our layout and hands the line to
  * __dynamic_dev_dbg() / __dynamic_pr_debug(), whose types are the kernel's own (struct
- * device), so dyndbg's prefix flags still apply. The ABI gate (ofedtool/abi.py) found it.
+ * device), so dyndbg's prefix flags still apply. The ABI gate (ofedtool/build/abi.py) found it.
  */
 #ifndef _OFED_COMPAT_RDMA_IB_VERBS_H
 #define _OFED_COMPAT_RDMA_IB_VERBS_H

@@ -1,0 +1,91 @@
+"""In-kernel RDMA consumers we do not ship: the target's own modules that import our modules' symbols.
+
+Replacing ib_core/rdma_cm/... with the backported core breaks every distro module that imports
+their symbols and is not rebuilt with us (ksmbd, rds, 9p's RDMA transport, smc, cifs smbdirect,
+hardware drivers, the distro's own ULPs when we do not build them): they fail to load with
+"disagrees about version of symbol". Module.symvers lists exports only, so the importers come
+from the target's real modules: the linux-image package of the same upload as the headers,
+unpacked whole into the cache by ofedtool/fetch/image.py (the same entry, /lib/modules tree and
+vmlinuz, boots the target in QEMU), and every module's .modinfo `depends=` read.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..kmod import depends, module_name
+from ..fetch.cache import atomic_write
+
+
+@dataclass(frozen=True)
+class Consumer:
+    name: str                       # module name (as in modinfo depends: underscores)
+    path: str                       # relative to /lib/modules/<release>/, e.g. kernel/fs/smb/server/ksmbd.ko
+    imports_from: tuple[str, ...]   # which of our modules it depends on
+
+    def as_dict(self) -> dict:
+        return {"name": self.name, "path": self.path, "imports_from": list(self.imports_from)}
+
+
+def scan(modules_dir: Path, our_modules, build_names=None) -> list[Consumer]:
+    """Modules under modules_dir importing from one of our_modules (names), excluding the ones we build."""
+    ours = {n.replace("-", "_") for n in our_modules}
+    built = {n.replace("-", "_") for n in (build_names if build_names is not None else our_modules)}
+    out = []
+    known = _DependsMemo(modules_dir)
+    for ko in sorted(p for p in modules_dir.rglob("*.ko*") if p.is_file()):
+        name = module_name(ko)
+        if name in built:
+            continue
+        deps = sorted(set(known.depends(ko)) & ours)
+        if deps:
+            out.append(Consumer(name, str(ko.relative_to(modules_dir)), tuple(deps)))
+    known.save()
+    return out
+
+
+class _DependsMemo:
+    """Every module's depends=, kept beside the unpacked image (.ofedtool-depends.json) and
+    reused while the file's size and mtime are unchanged: reading and decompressing ~4000
+    modules costs seconds on every build otherwise."""
+
+    def __init__(self, modules_dir: Path):
+        self.path = modules_dir / ".ofedtool-depends.json"
+        try:
+            self.memo = json.loads(self.path.read_text())
+        except (OSError, ValueError):
+            self.memo = {}
+        self.dirty = False
+
+    def depends(self, ko: Path) -> list[str]:
+        st = ko.stat()
+        key, stamp = str(ko), [st.st_size, st.st_mtime_ns]
+        hit = self.memo.get(key)
+        if isinstance(hit, list) and len(hit) == 2 and hit[0] == stamp:
+            return hit[1]
+        deps = depends(ko)
+        self.memo[key] = [stamp, deps]
+        self.dirty = True
+        return deps
+
+    def save(self) -> None:
+        if not self.dirty:
+            return
+        try:
+            atomic_write(self.path, json.dumps(self.memo))
+        except OSError:  # a read-only image: just no memo
+            pass
+
+
+def find_consumers(cache, target, build_tree, our_modules, offline: bool = False) -> list[Consumer]:
+    """Distro modules that import from our_modules (names or catalog Modules) and that we do not
+    build: they would fail to load next to our core.
+
+    target: the catalog Target (its suites), build_tree: its headers BuildTree (the release and
+    the upload to match)."""
+    from ..fetch.image import fetch_image   # the same cache entry the QEMU tests boot
+    names = [getattr(m, "name", m) for m in our_modules]
+    img = fetch_image(cache, target, build_tree, offline)
+    return scan(img.modules_dir, names)
