@@ -95,3 +95,19 @@ def test_a_wrapper_without_its_include_next_is_refused(tmp_path):
     (tree.path / "compat/include/rdma/ib_verbs.h").write_text("#define nothing_wrapped\n")
     with pytest.raises(OfedError, match=r"compat/include/rdma/ib_verbs.h: wraps include/rdma/ib_verbs.h"):
         devel.stage(_pkg(tree), tmp_path / "root", "amd64")
+
+
+def test_vmtest_extra_module_joins_the_tree_or_is_refused(tmp_path):
+    """vmtest --extra-module: a consumer built against the -devel joins our modules (loaded and
+    checked by build-id with them); a name the tree already has, or no .ko, is one clear line."""
+    from ofedtool.prove.vmtest import GuestTree, with_extra
+    core = tmp_path / "ib_core.ko"
+    extra = tmp_path / "9pnet_rdma.ko"
+    for f in (core, extra):
+        f.write_bytes(b"\x7fELF")
+    tree = GuestTree(tmp_path, "6.1.0-57-amd64", "debian-12", {"ib_core": core}, None)
+    assert with_extra(tree, (extra,)).modules == {"ib_core": core, "9pnet_rdma": extra}
+    with pytest.raises(OfedError, match="ib_core is already a module of the tree"):
+        with_extra(tree, (core,))
+    with pytest.raises(OfedError, match="not a .ko file"):
+        with_extra(tree, (tmp_path / "missing.ko",))

@@ -389,7 +389,7 @@ def test_modules_deb_is_the_kmod_rpms_modules_and_runs_depmod(packages, tmp_path
 def _source_file(cache, target_id: str, headers_version: str, member: str, dest: Path) -> Path:
     """One file of the target's own linux-source (the upload its headers came from)."""
     from ofedtool.catalog import load_targets
-    from ofedtool.sources.debian import target_source_package
+    from ofedtool.fetch.sources.debian import target_source_package
     target = next(t for t in load_targets() if t.id == target_id)
     apt, pkg, version = target_source_package(cache, target, headers_version)
     deb = apt.download(pkg, version).path
@@ -407,7 +407,7 @@ def test_dev_deb_builds_the_targets_own_9pnet_rdma(packages, built_tree_6_1, bui
     -I<dir>/include ahead of the kernel's includes and KBUILD_EXTRA_SYMBOLS=<dir>/Module.symvers,
     nothing forced in; no header of the kernel's include/rdma is read, modpost leaves nothing
     undefined, and every RDMA import carries our export's CRC and binds to our modules."""
-    from ofedtool.kbuild import inspect_tree
+    from ofedtool.fetch.kbuild import inspect_tree
     manifest = json.loads((built_tree_6_1 / "manifest.json").read_text())
     hv = next(p["version"] for p in manifest["target"]["packages"] if p["package"].startswith("linux-headers-"))
     root = tmp_path / "root"
@@ -440,6 +440,18 @@ def test_dev_deb_builds_the_targets_own_9pnet_rdma(packages, built_tree_6_1, bui
     assert {s: c for s, (c, _) in bound.items()} == {s: imports[s] for s in bound}
     depends = _sh("modinfo", "-F", "depends", str(mod / "9pnet_rdma.ko")).stdout.strip().split(",")
     assert {"ib_core", "rdma_cm"} <= set(depends) and {m for _, m in bound.values()} <= set(depends)
+    # ...and it loads on our core in the target's real kernel: beside ours under updates/, after
+    # its dependencies (the distro's 9pnet, our rdma_cm), checked by build-id, unloaded again,
+    # with no version disagreement or warning in dmesg.
+    vm = tmp_path / "vm"
+    p = run_cli("--json", "vmtest", "--kernel", "6.1", "--from", "6.12", "--source", "debian",
+                "--tree", str(built_tree_6_1), "-o", str(vm), "--extra-module", str(mod / "9pnet_rdma.ko"))
+    assert p.returncode == 0, p.stderr[-3000:]
+    record = json.loads((vm / "result.json").read_text())
+    assert "updates/ofed/9pnet_rdma.ko" in record["initramfs"]["all_load"]
+    assert "9pnet_rdma" in record["initramfs"]["ours"]
+    steps = {s["step"]: s for s in record["steps"]}
+    assert steps["load_all_ours"]["status"] == "PASS" and steps["dmesg"]["status"] == "PASS"
 
 
 @pytest.mark.slow

@@ -18,6 +18,8 @@ def add_arguments(p) -> None:
     p.add_argument("--omit-module", default="", metavar="M[,M]",
                    help="leave these of our modules out of the guest so the distro's are used "
                         "(a self-test: the build-id identity check must fail)")
+    p.add_argument("--extra-module", type=Path, action="append", default=[], metavar="KO",
+                   help="also load this third-party module, built against the tree's -devel package (repeatable)")
     p.add_argument("--sign-key", type=Path, help="private key (PEM): sign our modules with the target's sign-file and "
                    "boot under UEFI Secure Boot (OVMF) with module.sig_enforce=1; an unsigned copy must be refused")
     p.add_argument("--sign-cert", type=Path, help="X.509 certificate of --sign-key: enrolled in the guest's MOK list "
@@ -31,7 +33,7 @@ def request(args) -> VmRequest:
     # -o is vmtest's own directory; the tree it builds (without --tree) goes under it
     return VmRequest(selection(args), pipeline.with_output(build_options(args), None), args.tree, args.output,
                      args.timeout, args.accel, tuple(m for m in args.omit_module.split(",") if m),
-                     args.sign_key, args.sign_cert, args.mok_cert)
+                     tuple(args.extra_module), args.sign_key, args.sign_cert, args.mok_cert)
 
 
 def run(args, cache) -> dict:
