@@ -111,3 +111,24 @@ def test_vmtest_extra_module_joins_the_tree_or_is_refused(tmp_path):
         with_extra(tree, (core,))
     with pytest.raises(OfedError, match="not a .ko file"):
         with_extra(tree, (tmp_path / "missing.ko",))
+
+
+def test_probe_kit_refuses_a_kernel_outside_its_release_in_one_line(tmp_path):
+    """The DKMS package's probe kit knows its release's kernels from the catalog (Debian 12:
+    6.1.0-N-* and bookworm-security's 6.12.N+deb12-*, any flavour): another kernel (Debian 11's,
+    Debian 13's 6.12, a self-built 6.1.150) is refused by real sh before anything runs."""
+    from ofedtool.package.dkms import release_of
+    from ofedtool.package.probekit import write_kit
+    release = release_of("debian-12")
+    write_kit(tmp_path / "probekit", [], [], "ofed-rdma", {}, release)
+    for kver in ("5.10.0-46-amd64", "6.12.118+deb13-amd64", "6.1.150", "6.10.0-1-amd64"):
+        p = subprocess.run(["sh", "probekit/probe.sh", kver, str(tmp_path / "nokernel")], cwd=tmp_path,
+                           capture_output=True, text=True)
+        assert p.returncode == 1
+        assert p.stderr.splitlines() == [f"ofed-rdma: kernel {kver} is not a kernel of Debian 12 "
+                                         f"({release.kernels}): this package builds for those only"]
+    for kver in ("6.1.0-57-amd64", "6.1.0-57-cloud-amd64", "6.1.0-57-rt-amd64", "6.12.117+deb12-amd64"):
+        p = subprocess.run(["sh", "probekit/probe.sh", kver, str(tmp_path / "nokernel")], cwd=tmp_path,
+                           capture_output=True, text=True)
+        assert p.returncode == 1 and "no kernel build tree at" in p.stderr, (kver, p.stderr)
+    assert release_of(None) is None  # a local kernel dir has no release: nothing to refuse

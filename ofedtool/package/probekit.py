@@ -22,7 +22,7 @@ from ..adapt.probes import _CFLAGS, Probe, _translation_unit
 from ..tree import Manifest
 
 # Bump when the kit's layout or script changes: the per-kernel result cache is keyed by it.
-KIT_VERSION = "1"
+KIT_VERSION = "2"
 
 
 @dataclass(frozen=True)
@@ -68,9 +68,18 @@ def fixed_features(manifest: Manifest) -> dict[str, bool]:
     return {k: bool(v) for k, v in manifest.features.items() if k.startswith("OFED_CORE_")}
 
 
+@dataclass(frozen=True)
+class Release:
+    """The distro release a package is for: its name and an ERE every one of its kernels'
+    releases (uname -r) matches, whatever the flavour."""
+    name: str
+    kernels: str
+
+
 def write_kit(dest: Path, probes: list[Probe], pinned: list[Pinned], package: str,
-              fixed: dict[str, bool] | None = None) -> list[str]:
-    """Write the kit into dest (the package's probekit/ directory); returns the files written."""
+              fixed: dict[str, bool] | None = None, release: Release | None = None) -> list[str]:
+    """Write the kit into dest (the package's probekit/ directory); returns the files written.
+    With a release, the script refuses a kernel outside it first, in one line."""
     dest.mkdir(parents=True, exist_ok=True)
     files: dict[str, str] = {}
     compiled = [p for p in probes if p.kind in ("compile", "header")]
@@ -87,7 +96,9 @@ def write_kit(dest: Path, probes: list[Probe], pinned: list[Pinned], package: st
     files["symbols.list"] = "".join(f"{p.name} {p.symbol}\n" for p in probes if p.kind == "symbol")
     files["pinned.list"] = "".join(f"{p.name} {int(p.value)} {p.rule}\n" for p in pinned)
     files["fixed.list"] = "".join(f"{k} {int(v)}\n" for k, v in sorted((fixed or {}).items()))
-    files["probe.sh"] = _SCRIPT.replace("@PACKAGE@", package).replace("@KIT@", KIT_VERSION)
+    files["probe.sh"] = (_SCRIPT.replace("@PACKAGE@", package).replace("@KIT@", KIT_VERSION)
+                         .replace("@RELEASE@", release.name if release else "")
+                         .replace("@RELEASE_KERNELS@", release.kernels if release else ""))
     for rel, text in sorted(files.items()):
         path = dest / rel
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -118,6 +129,14 @@ cache=$kit/cache/$kver
 me="@PACKAGE@"
 
 die() { echo "$me: $*" >&2; exit 1; }
+
+# The release this package is for (empty for a tree built against a local kernel dir): any other
+# kernel is refused before anything runs, whatever dkms's BUILD_EXCLUSIVE let through.
+release='@RELEASE@'
+release_kernels='@RELEASE_KERNELS@'
+if [ -n "$release_kernels" ] && ! printf '%s\n' "$kver" | grep -Eq "$release_kernels"; then
+    die "kernel $kver is not a kernel of $release ($release_kernels): this package builds for those only"
+fi
 
 [ -f "$kdir/Makefile" ] || die "no kernel build tree at $kdir (install the headers for $kver)"
 
