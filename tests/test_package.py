@@ -206,6 +206,20 @@ def test_deb_content_is_the_dkms_tree(packages, tmp_path):
 
 
 @pytest.mark.slow
+def test_probe_kit_writes_the_builds_own_config_h(packages, built_tree_6_1, build_tree_6_1, tmp_path):
+    """On the tree's own kernel, the DKMS probe kit (real sh, real kbuild) answers every probe as
+    the build's engine did: the node's compat/config.h is the tree's, byte for byte. (Header
+    probes compiled alone once said no for headers that are not self-contained, such as
+    linux/randomize_kstack.h and trace/misc/rdma.h.)"""
+    from ofedtool.fetch.kbuild import kernel_release
+    with tarfile.open(_one(packages, "*.dkms.tar.gz")) as tf:
+        tf.extractall(tmp_path, filter="data")
+    [top] = list(tmp_path.iterdir())
+    _sh("sh", "probekit/probe.sh", kernel_release(build_tree_6_1), str(build_tree_6_1), cwd=top)
+    assert (top / "compat/config.h").read_text() == (built_tree_6_1 / "compat/config.h").read_text()
+
+
+@pytest.mark.slow
 def test_probe_kit_refuses_a_kernel_the_smpl_does_not_fit(packages, build_tree_6_12, tmp_path):
     """6.12 has the const class API: the 6.1 package's baked SmPL removed those consts."""
     with tarfile.open(_one(packages, "*.dkms.tar.gz")) as tf:

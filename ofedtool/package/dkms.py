@@ -23,6 +23,10 @@ from .common import Package, copy_sources, deterministic_tar, target_info
 _UNAME_M = {"amd64": "x86_64", "arm64": "aarch64", "ppc64el": "ppc64le", "s390x": "s390x", "riscv64": "riscv64"}
 
 
+# Debian architecture -> the kernel's arch/ directory (SRCARCH), for the kit's header lookup.
+_SRCARCH = {"amd64": "x86", "i386": "x86", "arm64": "arm64", "ppc64el": "powerpc", "s390x": "s390", "riscv64": "riscv"}
+
+
 @dataclass
 class DkmsOutput:
     tree: Path  # the staged source tree (what /usr/src/<name>-<version>/ holds)
@@ -36,7 +40,8 @@ def stage_tree(pkg: Package, dest: Path) -> Path:
     dest.mkdir(parents=True)
     copy_sources(pkg.tree.path, dest)
     write_kit(dest / "probekit", kit_probes(pkg.tree.manifest), pinned_probes(pkg.tree.manifest), pkg.name,
-              fixed_features(pkg.tree.manifest), release_of(pkg.tree.manifest.target.get("id")))
+              fixed_features(pkg.tree.manifest), release_of(pkg.tree.manifest.target.get("id")),
+              _SRCARCH.get(target_info(pkg.tree)["arch"] or "amd64", "x86"))
     (dest / "dkms.conf").write_text(dkms_conf(pkg))
     return dest
 
