@@ -126,7 +126,8 @@ def timed(cmd: list[str], env: dict | None = None, cwd: Path | None = None, log:
 
 
 def build_cmd(args, out: Path, *extra: str) -> list[str]:
-    cmd = [*ofedtool_cmd(), "build", "--kernel", args.kernel, "--from", args.from_, "-o", str(out), "-j", str(args.jobs)]
+    cmd = [*ofedtool_cmd(), "build", "--kernel", args.kernel, "--from", args.from_, "-o", str(out), "-j", str(args.jobs),
+           "--modules", args.modules]
     if args.source:
         cmd += ["--source", args.source]
     return cmd + list(extra)
@@ -227,7 +228,7 @@ def bench_check(args, env, work: Path) -> dict:
     out = work / "check"
     shutil.rmtree(out, ignore_errors=True)
     cmd = [*ofedtool_cmd(), "check", "--from", args.from_, "--kernel", ",".join(targets), "-o", str(out),
-           "-j", str(args.jobs), "--no-ccache"]
+           "-j", str(args.jobs), "--no-ccache", "--modules", args.modules]
     if args.source:
         cmd += ["--source", args.source]
     chk = timed(cmd, env, REPO, work / "check.log")
@@ -269,6 +270,8 @@ def main() -> int:
     ap.add_argument("--from", dest="from_", default="6.12")
     ap.add_argument("--source", default="debian", help="--source for ofedtool (default debian)")
     ap.add_argument("-j", "--jobs", type=int, default=os.cpu_count() or 1)
+    ap.add_argument("--modules", default="core,rxe,siw",
+                    help="--modules for ofedtool (default core,rxe,siw, the figures' basis; stack: the whole stack)")
     ap.add_argument("--check-targets", default="5.10,6.1,6.12")
     ap.add_argument("--only", default="a,b,c,d", help="which figures (default a,b,c,d)")
     ap.add_argument("--work", type=Path, help="work dir (default: a new temporary dir)")

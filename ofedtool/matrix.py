@@ -44,9 +44,11 @@ class CheckRequest:
     output: Path = Path("check")
     vmtest: bool = False
     ccache: bool | None = None
+    conformance: bool = False        # vmtest --conformance: rdma-core's suite, inbox vs ours vs X
+    leave: tuple[str, ...] = ()     # --leave, for every target
 
     def selection(self, target: str) -> Selection:
-        return Selection(target, self.from_, self.modules, self.source, self.git_url)
+        return Selection(target, self.from_, self.modules, self.source, self.git_url, self.leave)
 
 
 def targets_of(req: CheckRequest) -> list[str]:
@@ -247,7 +249,8 @@ def _vmtests(session, req: CheckRequest, summaries: list[dict], out: Path) -> li
             cells.append(Cell(s["target"], "(vm)", "vmtest", "skip", 0.0, "build failed"))
             continue
         log = out / f"{s['target']}.vmtest.log"
-        cmd = cli(session, "vmtest", *req.selection(s["target"]).argv(), "--tree", s["output"])
+        cmd = cli(session, "vmtest", *req.selection(s["target"]).argv(), "--tree", s["output"],
+                  *(["--conformance"] if req.conformance else []))
         with open(log, "w") as lf:
             p = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=lf, text=True)
         try:

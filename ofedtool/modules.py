@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-from .defaults import DEFAULT_MODULES
-
 import re
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
 from .catalog import data_dir
+from .defaults import DEFAULT_MODULES
 from .errors import OfedError
 
 RULES = ("upstream", "target", "inbox")
-
 
 @dataclass(frozen=True)
 class Module:
@@ -26,6 +24,18 @@ class Module:
     files: tuple[str, ...] = ()   # empty: the whole directory
     kbuild: str = ""              # non-empty: replaces the directory's own Makefile
     optional: bool = False        # only some releases of X have it
+    headers: tuple[str, ...] = () # target rule: directories of Y's source whose headers it includes
+    own_headers: tuple[str, ...] = ()  # target rule: Y's files that replace X's copy (Y-only API)
+    off: tuple["Off", ...] = ()   # features switched off in this module where they cannot be carried
+
+
+@dataclass(frozen=True)
+class Off:
+    """A Kconfig feature of the target switched off in one module, when `when` holds (OFED_CORE_*
+    and HAVE_* conditions, as for verb shims): the driver builds without it instead of not at all."""
+    config: str
+    when: tuple[str, ...]
+    why: str
 
 
 @dataclass(frozen=True)
@@ -46,7 +56,10 @@ def load_catalog(path: Path | None = None) -> Catalog:
             raise OfedError(f"{path}: module {name}: rule must be one of {', '.join(RULES)}")
         mods[name] = Module(name, m["dir"], tuple(sorted(m.get("kconfig", {}).items())), m["class"],
                             m["rule"], tuple(m.get("depends", ())), tuple(m.get("files", ())),
-                            m.get("kbuild", "").lstrip(), bool(m.get("optional", False)))
+                            m.get("kbuild", "").lstrip(), bool(m.get("optional", False)),
+                            tuple(m.get("headers", ())), tuple(m.get("own_headers", ())),
+                            tuple(Off(k, tuple(v.get("when", ())), v.get("why", ""))
+                                  for k, v in sorted(m.get("off", {}).items())))
     for m in mods.values():
         for dep in m.depends:
             if dep not in mods:
@@ -56,7 +69,8 @@ def load_catalog(path: Path | None = None) -> Catalog:
 
 
 def select(cat: Catalog, spec: str | None) -> list[Module]:
-    """--modules core,rxe,siw (groups or module names) → the closure over depends, in catalog order.
+    """--modules core,rxe,siw (groups or module names; groups may name groups) → the closure
+    over depends, in catalog order.
 
     Modules that share a kbuild directory and a Kconfig switch come along together (the core
     directory builds ib_core, ib_cm, iw_cm and rdma_cm from one symbol)."""
@@ -65,9 +79,16 @@ def select(cat: Catalog, spec: str | None) -> list[Module]:
         # An empty --modules (an unset CI variable) must not quietly build the default set.
         raise OfedError(f"--modules {spec!r}: give at least one module or group: {', '.join(sorted(cat.groups))}")
     want: set[str] = set()
-    for w in words:
+    seen: set[str] = set()
+    while words:
+        w = words.pop()
         if w in cat.groups:
-            want.update(cat.groups[w])
+            # a group may share its name with its one module (siw = ["siw"])
+            if w not in seen:
+                seen.add(w)
+                words.extend(n for n in cat.groups[w] if n != w or n not in cat.modules)
+                if w in cat.modules:
+                    want.add(w)
         elif w in cat.modules:
             want.add(w)
         else:

@@ -39,9 +39,31 @@ class Inputs:
     target_id: str
     target_source: SourceTree | None = None
     skipped: dict[str, str] = field(default_factory=dict)  # module → why it is not built
+    left: tuple[str, ...] = ()  # --leave: distro modules not rebuilt; blacklisted by our packages
     ktree: KernelTree | None = None  # the kernel build tree, inspected once per run
     exporters: SourceIndex | None = None   # the target source's exporter index (the ABI gate)
     no_exporters: str = ""                 # why there is none
+
+
+def parse_leave(text: str | None) -> tuple[str, ...]:
+    """--leave names as modinfo spells them (nvme-rdma → nvme_rdma), sorted, once each."""
+    return tuple(sorted({w.strip().replace("-", "_") for w in (text or "").split(",") if w.strip()}))
+
+
+def apply_leave(modules: list[Module], left: tuple[str, ...]) -> list[Module]:
+    """Drop the modules the user leaves to the distro. Our own code (core, rxe, siw) cannot be
+    left, nor a module another selected one imports from: that one would bind to the distro's."""
+    keep = [m for m in modules if m.name.replace("-", "_") not in left]
+    for m in modules:
+        if m not in keep and m.rule == "upstream":
+            raise OfedError(f"--leave {m.name}: it is X's code we replace the distro's with (rule upstream); "
+                            f"leave only target-rule modules (hardware drivers, ULPs, in-kernel users)")
+    gone = {m.name for m in modules} - {m.name for m in keep}
+    for m in keep:
+        needs = sorted(set(m.depends) & gone)
+        if needs:
+            raise OfedError(f"--leave {needs[0]}: {m.name} imports from it; leave {m.name} too")
+    return keep
 
 
 def require_jobs(jobs: int) -> int:
@@ -58,7 +80,7 @@ def resolve_and_fetch(session: Session, sel: Selection, output: Path | None = No
         local.fetch(sel.kernel)  # a wrong path fails now, not after a 146 MiB source download
     target = None if is_local(sel.kernel) else resolve_target(sel.kernel)
     cat = load_catalog()
-    modules = select(cat, sel.modules)
+    modules = apply_leave(select(cat, sel.modules), sel.leave)
     if output is not None:
         check_output(output)  # a foreign -o is refused before any download
     ui.info(f"[resolve] --from {sel.from_} → {spec.series}{'.' + str(spec.sublevel) if spec.sublevel is not None else ' (newest)'}; "
@@ -86,7 +108,7 @@ def resolve_and_fetch(session: Session, sel: Selection, output: Path | None = No
         with ui.stage("fetch", f"{target.id}'s own source for the ULPs"):
             ysrc = fetch_target_source(session.cache, target, hv, session.offline)
     exporters, why = _exporters(session, target, ktree, cat, hv if target else None)
-    return Inputs(src, build, cat, modules, target.id if target else "local", ysrc, skipped, ktree, exporters, why)
+    return Inputs(src, build, cat, modules, target.id if target else "local", ysrc, skipped, sel.leave, ktree, exporters, why)
 
 
 def _exporters(session: Session, target, ktree: KernelTree, cat: Catalog,
@@ -105,13 +127,15 @@ def _exporters(session: Session, target, ktree: KernelTree, cat: Catalog,
 
 
 def buildable(modules: list[Module], build: BuildTree) -> tuple[list[Module], dict[str, str]]:
-    """ULPs need their subsystem in the target kernel (SCSI target, nvme fabrics, sunrpc...):
-    a target-rule module whose Kconfig symbol the target's .config leaves unset is reported and
-    skipped, never silently dropped and never forced on."""
+    """Target-rule modules (ULPs, hardware drivers, in-kernel users) are built exactly where the
+    target's own .config builds them (its subsystem, its netdev driver): one whose Kconfig
+    symbol the target leaves unset is reported and skipped, never silently dropped and never
+    forced on."""
     config = {k.removeprefix("CONFIG_"): v for k, v in config_values(build.build_dir).items()}
     keep, skipped = [], {}
     for m in modules:
-        missing = [k for k, _ in m.kconfig if config.get(k) not in ("m", "y")]
+        # An empty value switches a directory sibling off; it is no condition on the target.
+        missing = [k for k, v in m.kconfig if v and config.get(k) not in ("m", "y")]
         if m.rule == "target" and missing:
             skipped[m.name] = f"CONFIG_{missing[0]} is not set in {build.release}'s config"
         else:
@@ -154,6 +178,7 @@ class Built:
     result: object         # build.BuildResult
     record: object         # tree.BuildRecord (written to the tree's result.json)
     packages: dict | None = None
+    consumers: object = None   # consumers.Verdict: stranded and left distro modules
 
 
 def build(session: Session, sel: Selection, opts: BuildOptions, package: object | None = None,
@@ -172,6 +197,7 @@ def build(session: Session, sel: Selection, opts: BuildOptions, package: object 
 def _build(session: Session, sel: Selection, opts: BuildOptions, inp: Inputs, package, package_dir) -> Built:
     from . import jobserver
     from .build.compile import compile_tree
+    from .build.consumers import judge_consumers
     from .tree import BuildRecord
     g = _generate_tree(session, sel, opts, inp)
     ktree = inp.ktree
@@ -180,15 +206,25 @@ def _build(session: Session, sel: Selection, opts: BuildOptions, inp: Inputs, pa
     with ui.stage("build", f"make with {jobs} against {ktree.release} (CC={ktree.cc})"):
         res = compile_tree(g.out, ktree, inp.modules, opts.jobs, ccache=opts.ccache, exporters=inp.exporters,
                            no_abi=inp.no_exporters)
-    record = BuildRecord(ok=res.ok, output=str(g.out), source=inp.source.manifest(), kernel=inp.build.release,
+    found = consumers(session, inp)
+    # The default selection is the whole stack the target ships: a module it strands is one that
+    # could not be rebuilt, and fails the build. An explicit --modules is a partial stack by
+    # choice: its stranded modules are reported (and recorded), not a failure.
+    verdict = judge_consumers(found, inp.left, strict=sel.whole_stack, partial=sel.modules)
+    for name in verdict.unknown_left:
+        ui.warn(f"--leave {name}: {inp.build.release} ships no module of that name importing from ours; "
+                f"nothing to blacklist")
+    ok = res.ok and verdict.ok
+    record = BuildRecord(ok=ok, output=str(g.out), source=inp.source.manifest(), kernel=inp.build.release,
                          target=inp.target_id, probes=g.probe_stats, skipped=inp.skipped, build=res.as_dict(),
-                         consumers=consumers(session, inp))
+                         consumers=found, stranded=verdict.stranded, left=verdict.left,
+                         stranded_fail=verdict.strict, off=list(g.manifest.off))
     record.write(g.out)
     packages = None
-    if package is not None and res.ok:
+    if package is not None and ok:
         from .package import package as make_packages
         packages = make_packages(g.out, package_dir or default_package_dir(g.out), package, session.cache)
-    return Built(inp, g, res, record, packages)
+    return Built(inp, g, res, record, packages, verdict)
 
 
 def consumers(session: Session, inp: Inputs) -> list[dict] | None:
@@ -205,8 +241,9 @@ def consumers(session: Session, inp: Inputs) -> list[dict] | None:
         ui.warn(f"consumers: cannot scan {inp.build.release}'s modules: {e}")
         return None
     for x in found:
-        ui.warn(f"consumer {x.name} ({x.path}) imports from {', '.join(x.imports_from)}: it will fail to "
-                f"load against our modules (disagrees about version of symbol); rebuild or blacklist it")
+        if x.name not in inp.left:
+            ui.warn(f"consumer {x.name} ({x.path}) imports from {', '.join(x.imports_from)}: it will fail to "
+                    f"load against our modules (disagrees about version of symbol); rebuild it or --leave it")
     return [x.as_dict() for x in found]
 
 

@@ -46,6 +46,7 @@ class ReleaseRequest:
     git_url: str | None = None
     output: Path = Path("release")   # the parent of <name>-<version>/
     conflicts: tuple[str, ...] = ()
+    leave: tuple[str, ...] = ()      # --leave, for every target
 
 
 def run_release(session, req: ReleaseRequest) -> dict:
@@ -54,7 +55,8 @@ def run_release(session, req: ReleaseRequest) -> dict:
     work = check_output(parent / ".work", "release -o")
     ui.info(f"[release] --from {req.from_} for {','.join(req.kernels)}; work dir {work}")
     matrix = run_check(session, CheckRequest(req.from_, tuple(req.kernels), modules=req.modules, source=req.source,
-                                             git_url=req.git_url, jobs=req.jobs, output=work, vmtest=req.vmtest))
+                                             git_url=req.git_url, jobs=req.jobs, output=work, vmtest=req.vmtest,
+                                             leave=req.leave))
     if not matrix["ok"]:
         raise Failed(f"release: the check matrix failed ({matrix['reports']['html']}); no release written")
     targets = matrix["targets"]

@@ -25,11 +25,18 @@ class Selection:
     modules: str = DEFAULT_MODULES
     source: str = DEFAULT_SOURCE
     git_url: str | None = None
+    leave: tuple[str, ...] = ()    # distro modules left to the distro (pipeline.parse_leave's names)
+
+    @property
+    def whole_stack(self) -> bool:
+        """The default selection: every module the target ships, so one left behind is a failure."""
+        return self.modules == DEFAULT_MODULES
 
     def argv(self) -> list[str]:
         """The same selection as `ofedtool build` options (check's child processes)."""
         return ["--kernel", self.kernel, "--from", self.from_, "--modules", self.modules,
-                "--source", self.source, *(["--git-url", self.git_url] if self.git_url else [])]
+                "--source", self.source, *(["--git-url", self.git_url] if self.git_url else []),
+                *(["--leave", ",".join(self.leave)] if self.leave else [])]
 
 
 @dataclass(frozen=True)

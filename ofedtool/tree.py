@@ -96,6 +96,7 @@ class Manifest:
     smpl: list
     probes: dict                     # tree_id, results
     compat: dict                     # active, absent
+    off: list = field(default_factory=list)  # features switched off per module (modules.toml off)
 
     @property
     def target_id(self) -> str:
@@ -123,7 +124,9 @@ class Manifest:
                 "source": self.source, "target": self.target,
                 "modules": [m.as_dict() for m in self.modules], "copied": list(self.copied),
                 "target_source": self.target_source, "skipped": self.skipped, "shims": self.shims,
-                "patches": self.patches, "smpl": self.smpl, "probes": self.probes, "compat": self.compat}
+                "patches": self.patches, "smpl": self.smpl, "probes": self.probes, "compat": self.compat,
+                # only where a feature is off: a tree without one keeps the bytes it had
+                **({"off": self.off} if self.off else {})}
 
     def write(self, tree: Path) -> None:
         (Path(tree) / "manifest.json").write_text(dumps(self.as_dict()))
@@ -133,7 +136,7 @@ class Manifest:
         mods = tuple(ModuleEntry(m["name"], m["dir"], m["rule"], m["class"]) for m in d["modules"])
         return cls(d["ofedtool"], d["inputs"], d["source"], d["target"], mods, tuple(d["copied"]),
                    d.get("target_source"), d.get("skipped", {}), d.get("shims", []), d.get("patches", []),
-                   d.get("smpl", []), d["probes"], d["compat"])
+                   d.get("smpl", []), d["probes"], d["compat"], d.get("off", []))
 
     @classmethod
     def read(cls, tree: Path) -> Manifest:
@@ -189,7 +192,11 @@ class BuildRecord:
     probes: dict
     skipped: dict
     build: dict          # build.BuildResult.as_dict(): seconds, exit_code, log, counts, modules, diagnostics
-    consumers: list | None = None
+    consumers: list | None = None   # distro modules importing from ours (None: not told)
+    stranded: list = field(default_factory=list)  # consumers not rebuilt and not left
+    left: list = field(default_factory=list)      # consumers left with --leave (blacklisted)
+    stranded_fail: bool = True                    # the whole stack: a stranded module fails
+    off: list = field(default_factory=list)       # features switched off (the manifest's off)
 
     @property
     def modules(self) -> list[ModuleRecord]:
@@ -210,7 +217,10 @@ class BuildRecord:
     def as_dict(self) -> dict:
         return {"schema": BUILD_SCHEMA, "consumers": self.consumers, "ok": self.ok, "output": self.output,
                 "source": self.source, "kernel": self.kernel, "target": self.target, "probes": self.probes,
-                "skipped": self.skipped, "build": self.build}
+                "skipped": self.skipped, "build": self.build,
+                # the consumer gate's verdict, where it has one to give
+                **({"stranded": self.stranded, "stranded_fail": self.stranded_fail} if self.stranded else {}),
+                **({"left": self.left} if self.left else {}), **({"off": self.off} if self.off else {})}
 
     def write(self, tree: Path) -> None:
         (Path(tree) / "result.json").write_text(dumps(self.as_dict()))
@@ -218,7 +228,9 @@ class BuildRecord:
     @classmethod
     def from_dict(cls, d: dict) -> BuildRecord:
         return cls(bool(d["ok"]), d.get("output", ""), d.get("source", {}), d.get("kernel", ""), d.get("target", ""),
-                   d.get("probes", {}), d.get("skipped", {}), d["build"], d.get("consumers"))
+                   d.get("probes", {}), d.get("skipped", {}), d["build"], d.get("consumers"),
+                   d.get("stranded") or [], d.get("left") or [], bool(d.get("stranded_fail", True)),
+                   d.get("off") or [])
 
     @classmethod
     def read(cls, tree: Path) -> BuildRecord:
@@ -258,12 +270,13 @@ class VmRecord:
     secure_boot: dict | None = None
     console: str = ""
     seconds: dict = field(default_factory=dict)
+    conformance: dict | None = None   # conformance.Comparison.as_dict(): rdma-core's suite, run by run
 
     def as_dict(self) -> dict:
         return {"schema": VM_SCHEMA, "ok": self.ok, "reason": self.reason, "kernel": self.kernel,
                 "target": self.target, "tree": self.tree, "image": self.image, "userland": self.userland,
                 "initramfs": self.initramfs, "qemu": self.qemu, "secure_boot": self.secure_boot,
-                "console": self.console, "seconds": self.seconds,
+                "console": self.console, "seconds": self.seconds, "conformance": self.conformance,
                 "steps": [s.__dict__ for s in self.steps]}
 
     def write(self, out: Path) -> None:

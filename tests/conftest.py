@@ -86,7 +86,8 @@ def built_tree_6_1(tmp_path_factory) -> Path:
     """A generated and compiled tree (6.12 → Debian 12's 6.1), as `ofedtool build -o` leaves it.
     Compiles once per session (a few minutes); read-only for tests: copy before changing it."""
     out = tmp_path_factory.mktemp("built") / "tree-6.1"
-    p = run_cli("build", "--kernel", "6.1", "--from", "6.12", "--source", "debian", "-o", str(out))
+    p = run_cli("build", "--kernel", "6.1", "--from", "6.12", "--source", "debian", "--modules", "core,rxe,siw",
+                "-o", str(out))
     assert p.returncode == 0, p.stderr[-3000:]
     assert (out / "result.json").is_file()
     return out
@@ -96,7 +97,8 @@ def built_tree_6_1(tmp_path_factory) -> Path:
 def built_tree_6_12(tmp_path_factory) -> Path:
     """The same for Debian 12's 6.12 (bookworm-security): X → X, every probe hits."""
     out = tmp_path_factory.mktemp("built") / "tree-6.12"
-    p = run_cli("build", "--kernel", "6.12", "--from", "6.12", "--source", "debian", "-o", str(out))
+    p = run_cli("build", "--kernel", "6.12", "--from", "6.12", "--source", "debian", "--modules", "core,rxe,siw",
+                "-o", str(out))
     assert p.returncode == 0, p.stderr[-3000:]
     return out
 

@@ -119,3 +119,78 @@ def test_layout_types_are_what_the_prototype_names_and_what_that_embeds():
     rds = layout_types("rds_conn_create", types)
     assert {"s#rds_transport", "s#list_head", "t#__be32", "t#__u32", "s#rds_connection"} <= rds
     assert not {"s#rdma_cm_id", "s#rdma_cm_event"} & rds
+
+
+# ---------------------------------------------------------------- the exporters' Makefile flags
+
+MLX5_CORE_MAKEFILE = """\
+subdir-ccflags-y += -I$(src)
+obj-$(CONFIG_MLX5_CORE) += mlx5_core.o
+mlx5_core-y :=\tmain.o cmd.o \\
+\t\tipoib/ipoib.o
+mlx5_core-$(CONFIG_PTP_1588_CLOCK) += lib/clock.o
+ccflags-$(CONFIG_MLX5_DEBUG) += -DMLX5_DEBUG_X
+CFLAGS_cmd.o := -I $(srctree)/$(src)/diag -DTRACE_X=1 $(call cc-option,-Wno-foo)
+"""
+
+
+def test_exporter_flags_come_from_the_makefile_that_builds_it():
+    """mlx5_core's one Makefile builds ipoib/ipoib.o and lib/clock.o from its own directory:
+    those files get its -I$(src), not a Makefile of their own subdirectory (steering/ has one
+    that builds nothing); a ccflags-$(CONFIG_X) holds only for a kernel configured with X."""
+    from ofedtool.fetch.exports import file_flags
+    core = "drivers/net/ethernet/mellanox/mlx5/core"
+    makefiles = {core: MLX5_CORE_MAKEFILE, f"{core}/steering": "subdir-ccflags-y += -I$(src)/..\n",
+                 "drivers": "obj-y += net/\n"}
+    inc = ("-I", core, "")
+    assert file_flags(f"{core}/ipoib/ipoib.c", makefiles) == (inc, ("-D", "MLX5_DEBUG_X", "CONFIG_MLX5_DEBUG"))
+    assert file_flags(f"{core}/lib/clock.c", makefiles) == file_flags(f"{core}/ipoib/ipoib.c", makefiles)
+    # CFLAGS_<obj>.o: split -I, $(srctree)/$(src), a make function left out
+    assert file_flags(f"{core}/cmd.c", makefiles)[-2:] == (("-I", f"{core}/diag", ""), ("-D", "TRACE_X=1", ""))
+    # a header takes the flags of the nearest Makefile above it
+    assert file_flags(f"{core}/steering/fs_dr.h", makefiles)[0] == ("-I", core, "")
+
+
+def test_index_cflags_follow_the_targets_config(tmp_path):
+    from ofedtool.fetch.exports import SourceIndex
+    core = "drivers/net/ethernet/mellanox/mlx5/core"
+    idx = SourceIndex(tmp_path, "t", {}, frozenset({f"{core}/main.c"}),
+                      {f"{core}/main.c": (("-I", core, ""), ("-D", "MLX5_DEBUG_X", "CONFIG_MLX5_DEBUG"))})
+    assert idx.cflags(f"{core}/main.c", {}) == [f"-I{tmp_path}/files/{core}"]
+    assert idx.cflags(f"{core}/main.c", {"CONFIG_MLX5_DEBUG": "y"})[-1] == "-DMLX5_DEBUG_X"
+
+
+def test_makefile_include_dirs_resolve_and_bring_their_headers():
+    """lib/clock.c's "mlx5_core.h" is found through -I$(src); every header under such a dir is
+    local (a trace header is included by macro, TRACE_INCLUDE_PATH, which no #include names)."""
+    core = "drivers/net/ethernet/mellanox/mlx5/core"
+    includes = {f"{core}/lib/clock.c": [('"', "mlx5_core.h")], f"{core}/mlx5_core.h": [("<", "rdma/ib_verbs.h")],
+                f"{core}/diag/cmd_tracepoint.h": [], "include/rdma/ib_verbs.h": []}
+    assert f"{core}/lib/clock.c" not in reaching(includes, ROOTS, "x86")
+    assert f"{core}/lib/clock.c" in reaching(includes, ROOTS, "x86", {f"{core}/lib/clock.c": (core,)})
+    assert local_closure(f"{core}/lib/clock.c", includes, "x86", (core,)) == {
+        f"{core}/lib/clock.c", f"{core}/mlx5_core.h", f"{core}/diag/cmd_tracepoint.h"}
+
+
+# ---------------------------------------------------------------- redirects that hand no RDMA structure
+
+def _redirect_tree(tmp_path: Path, have: bool) -> Path:
+    tree = tmp_path / ("on" if have else "off")
+    (tree / "compat" / "include" / "net").mkdir(parents=True)
+    (tree / "compat" / "config.h").write_text("#define HAVE_X 1\n" if have else "")
+    (tree / "compat" / "compat.h").write_text('#include "config.h"\n')
+    (tree / "compat" / "include" / "net" / "x.h").write_text(
+        "#ifdef HAVE_X\n#ifndef __GENKSYMS__\n#define OFED_ABI_REDIRECTED_x_set \"no ib_device\"\n#endif\n#endif\n")
+    return tree
+
+
+def test_redirects_are_read_under_the_trees_own_config(tmp_path):
+    """The gate takes a differing import as redirected only where the tree's compat header
+    defines OFED_ABI_REDIRECTED_<symbol> under its config.h (off: X -> X or the probe missed)."""
+    from ofedtool.build.abi import redirected
+    on = _redirect_tree(tmp_path, True)
+    assert redirected(on, ["gcc"], tmp_path) == {"x_set": "no ib_device"}
+    assert redirected(_redirect_tree(tmp_path, False), ["gcc"], tmp_path) == {}
+    # a header that cannot be preprocessed shields nothing
+    (on / "compat" / "include" / "net" / "x.h").write_text('#include "nope.h"\n#define OFED_ABI_REDIRECTED_x_set 1\n')
+    assert redirected(on, ["gcc"], tmp_path) == {}

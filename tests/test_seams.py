@@ -123,8 +123,11 @@ def test_report_cells_of_the_recorded_build():
     rec = tree.BuildRecord.read(RECORDED)
     dirs = {m.name: m.dir for m in tree.Manifest.read(RECORDED).modules}
     cells = cells_from_build("debian-12", rec, "", rec.seconds, "build.log", dirs)
-    assert len(cells) == 1 + 4 * len(rec.modules)  # kbuild; compile, modpost, hazards, abi per module
-    assert {c.status for c in cells} == {"pass"}
+    # kbuild; compile, modpost, hazards, abi per module; one per stranded distro module
+    assert len(cells) == 1 + 4 * len(rec.modules) + len(rec.stranded) and len(rec.stranded) == 22
+    # core, rxe and siw alone strand the distro's RDMA stack by choice: skips, not failures
+    assert {c.status for c in cells if c.stage != "stranded"} == {"pass"}
+    assert {c.status for c in cells if c.stage == "stranded"} == {"skip"} and not rec.stranded_fail
     assert cells[0].seconds == rec.seconds and cells[0].stage == "kbuild"
 
 
@@ -151,7 +154,7 @@ def test_report_command_over_a_recorded_tree(tmp_path):
     res = json.loads(p.stdout)
     assert res["failed"] == [] and Path(res["reports"]["junit"]).is_file()
     report = json.loads((tmp_path / "r" / "report.json").read_text())
-    assert report["from"] == "6.12.117" and len(report["cells"]) == 1 + 4 * 9
+    assert report["from"] == "6.12.117" and len(report["cells"]) == 1 + 4 * 9 + 22  # 22 stranded (skips)
 
 
 # ---------------------------------------------------------------- the log grammar, on the recorded log
@@ -224,11 +227,14 @@ def test_gap_classify(msg, kind, name):
 
 
 def test_shims_plan_for_the_recorded_6_12_core_on_6_1():
-    """Against 6.1 the 6.12 core's only ULP-visible verbs change is num_prs turning unsigned."""
+    """Against 6.1 the 6.12 core's only ULP-visible verbs change is num_prs turning unsigned; the
+    drivers' ops tables get the 6.10 uverbs_attr_bundle wrappers (SmPL over the drivers' files)."""
     from ofedtool.adapt.shims import load_shims, plan
     features = tree.Manifest.read(RECORDED).features
     rows = plan(load_shims(), features, ["ib_ipoib", "ib_srp"])
-    assert [r["shim"] for r in rows if r["active"]] == ["ib-sa-path-rec-num-prs-unsigned-6.3"]
+    assert [r["shim"] for r in rows if r["active"] and r["modules"]] == ["ib-sa-path-rec-num-prs-unsigned-6.3"]
+    assert [r["shim"] for r in rows if r["active"] and not r["modules"]] == [
+        "ib-create-cq-attrs-6.10", "ib-reg-user-mr-dmabuf-attrs-6.10"]
     assert plan(load_shims(), features, []) == []  # core + rxe + siw: no ULP, no shim
 
 

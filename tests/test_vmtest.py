@@ -134,8 +134,9 @@ def test_init_script_is_valid_sh_with_and_without_signing(tmp_path):
     full = dict(all_load=["updates/ofed/ib_core.ko", "kernel/drivers/nvme/target/nvmet.ko"], all_names=["ib_core"],
                 nvmeof=["kernel/drivers/block/brd.ko", "updates/ofed/nvmet-rdma.ko"],
                 srp=["updates/ofed/ib_srpt.ko", "kernel/drivers/scsi/sd_mod.ko"],
-                iser=["updates/ofed/ib_iser.ko"], unload=["ib_core"])
-    empty = dict(all_load=[], all_names=[], nvmeof=[], srp=[], iser=[], unload=[])
+                iser=["updates/ofed/ib_iser.ko"], nfsrdma=["updates/ofed/rpcrdma.ko", "kernel/fs/nfsd/nfsd.ko"],
+                nvmeof_siw_skip="", unload=["ib_core"])
+    empty = dict(all_load=[], all_names=[], nvmeof=[], srp=[], iser=[], nfsrdma=[], nvmeof_siw_skip="", unload=[])
     evil = "O'Brien \"$(reboot)\" key"
     for sig, more in ((None, full), ({"subject": evil, "mok": evil, "unsigned": "unsigned/ib_core.ko"}, empty)):
         script = render_init(**common, **more, sig=sig)
@@ -146,6 +147,7 @@ def test_init_script_is_valid_sh_with_and_without_signing(tmp_path):
         # load-all, NVMe-oF and unload only where the tree has them; the dmesg verdict always
         assert ("nvmeof_connect" in script) == bool(more["nvmeof"]) and ("mark unload" in script) == bool(more["unload"])
         assert ("srp_login" in script) == bool(more["srp"]) and ("iser_login" in script) == bool(more["iser"])
+        assert ("nfsrdma_server" in script) == bool(more["nfsrdma"]) and ("proto=rdma" in script) == bool(more["nfsrdma"])
         assert "mark dmesg" in script
     assert "MOK='O'\"'\"'Brien \"$(reboot)\" key'" in script
 
@@ -202,3 +204,17 @@ def test_signed_modules_load_under_sig_enforce_6_12(built_tree_6_12, signing_key
         assert steps.get(step, {}).get("status") == "PASS", (step, res["steps"])
     assert "Key was rejected by service" in steps["unsigned_refused"]["detail"]
     print("vmtest seconds:", res["seconds"])
+
+
+def test_nvmeof_over_siw_is_skipped_where_the_targets_nvmet_rdma_would_warn(tmp_path):
+    """Debian 11's nvmet_rdma_queue_connect() flushes the system workqueue from its CM handler
+    (a WARNING over iWARP, measured on 5.10.0-46); 6.1's flushes nothing there."""
+    from ofedtool.prove.vmtest import iwarp_flush_warning
+    old = tmp_path / "old.c"
+    old.write_text("static int nvmet_rdma_queue_connect(struct rdma_cm_id *cm_id,\n\t\tstruct rdma_cm_event *event)\n{\n"
+                   "\tif (queue->host_qid == 0) {\n\t\t/* Let inflight controller teardown complete */\n"
+                   "\t\tflush_scheduled_work();\n\t}\n}\n\nstatic void nvmet_rdma_exit(void)\n{\n\tflush_scheduled_work();\n}\n")
+    assert "flushes the system workqueue" in iwarp_flush_warning(old)
+    new = tmp_path / "new.c"
+    new.write_text(old.read_text().replace("\t\tflush_scheduled_work();\n\t}", "\t\tflush_workqueue(nvmet_wq);\n\t}"))
+    assert iwarp_flush_warning(new) == "" and iwarp_flush_warning(tmp_path / "absent.c") == ""

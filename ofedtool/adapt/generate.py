@@ -92,7 +92,39 @@ def _copy_sources(src: SourceTree, ysrc: SourceTree | None, cat: Catalog, module
             # Only this module's objects: the directory's own Makefile builds the subsystem too.
             (dst / m.dir / "Makefile").unlink(missing_ok=True)
             (dst / m.dir / "Kbuild").write_text(m.kbuild)
+        if m.rule == "target":
+            _target_kbuild(ysrc, m, dst)
     return copied
+
+
+def _target_kbuild(ysrc: SourceTree, m: Module, dst: Path) -> None:
+    """A Kbuild beside the directory's own Makefile (kbuild reads Kbuild first) that marks Y's
+    code with OFED_TARGET_RULE: compat items that adapt X's code to the target's kernel API
+    (register_net_sysctl's terminator) must leave code written for that API alone.
+
+    A hardware driver includes its netdev driver's private headers (-I $(srctree)/drivers/
+    net/..., or by relative path): the target's build tree does not ship them, so they come
+    from the target's source into the tree and onto the module's include path."""
+    for rel in m.own_headers:
+        # rdmavt's API (include/rdma/rdma_vt.h...) is between Y's own modules: Y's copy wins
+        if not (ysrc.path / rel).is_file():
+            raise OfedError(f"module {m.name}: {rel} does not exist in the target's source {ysrc.version}")
+        (dst / rel).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(ysrc.path / rel, dst / rel)
+    for rel in m.headers:
+        s = ysrc.path / rel
+        if not s.is_dir():
+            raise OfedError(f"module {m.name}: {rel} does not exist in the target's source {ysrc.version}")
+        for h in sorted(s.rglob("*.h")):
+            (dst / rel / h.relative_to(s)).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(h, dst / rel / h.relative_to(s))
+    kbuild = dst / m.dir / "Kbuild"
+    body = kbuild.read_text() if kbuild.exists() else "include $(src)/Makefile\n"
+    if "OFED_TARGET_RULE" in body:  # a directory shared by two target-rule modules
+        return
+    body += "# ofedtool: the target's own code (rule target)\nccflags-y += -DOFED_TARGET_RULE\n"
+    body += "".join(f"ccflags-y += -I$(OFED_TOP)/{rel}\n" for rel in m.headers)
+    kbuild.write_text(body)
 
 
 def _patches_for(tree: Path, copied: list[str]) -> list[Path]:
@@ -227,6 +259,10 @@ def shims_step(w: _Work) -> dict:
     return {"shims": _apply_shims(w.tree, w.features, w.modules, w.cache, w.jobs)}
 
 
+def off_step(w: _Work) -> dict:
+    return {"off": _switch_off(w.tree, w.features, w.modules)}
+
+
 def compat_step(w: _Work) -> dict:
     from .probes import render_config_h
     shutil.copytree(data_dir("backports") / "compat", w.tree / "compat")
@@ -259,7 +295,7 @@ def absent_inventory_step(w: _Work) -> dict:
     return {"compat": {"active": [], "absent": sorted(k for k, v in w.features.items() if not v)}}
 
 
-ADAPTED = (copy_step, patches_step, smpl_step, core_probes_step, shims_step, compat_step, kbuild_step,
+ADAPTED = (copy_step, patches_step, smpl_step, core_probes_step, shims_step, off_step, compat_step, kbuild_step,
            compat_inventory_step)
 PRISTINE = (copy_step, core_probes_step, no_compat_step, kbuild_step, absent_inventory_step)
 
@@ -286,6 +322,30 @@ def _apply_shims(tree: Path, features: dict[str, bool], modules: list[Module], c
             r = run_smpl(smpl, tree, files, jobs=jobs, cache_dir=cache.root)
             row.setdefault("changed", []).extend(sorted(f.file for f in r.files if f.changed))
         ui.info(f"[shims] {shim.name}: applied to {', '.join(row['modules']) or 'smpl files'} ({row['why']})")
+    return rows
+
+
+def _switch_off(tree: Path, features: dict[str, bool], modules: list[Module]) -> list[dict]:
+    """Features of a target-rule module that cannot be carried onto our core (ODP in Y's mlx5_ib
+    against X's reworked ODP core): the module builds without them, and the manifest and the
+    build summary say so. The Kconfig symbol is emptied for the module's Makefile (before it is
+    read: object lists are expanded as it is parsed) and #undef'd after the target's autoconf.h
+    for its code."""
+    from .rules import condition
+    rows = []
+    for m in modules:
+        offs = [o for o in m.off if all(condition(w, features, f"module {m.name} off {o.config}") for w in o.when)]
+        if not offs:
+            continue
+        kbuild = tree / m.dir / "Kbuild"
+        head = "".join(f"# ofedtool: {m.name} without CONFIG_{o.config}: {o.why}\nCONFIG_{o.config} :=\n" for o in offs)
+        (tree / m.dir / "ofed-off.h").write_text(
+            "/* ofedtool: features switched off for this module (backports/modules.toml, off) */\n"
+            + "".join(f"#undef CONFIG_{o.config}\n#undef CONFIG_{o.config}_MODULE\n" for o in offs))
+        kbuild.write_text(head + kbuild.read_text() + f"ccflags-y += -include $(OFED_TOP)/{m.dir}/ofed-off.h\n")
+        for o in offs:
+            rows.append({"module": m.name, "config": f"CONFIG_{o.config}", "why": o.why})
+            ui.info(f"[generate] {m.name}: built without CONFIG_{o.config} ({o.why})")
     return rows
 
 

@@ -28,6 +28,7 @@ from pathlib import Path
 from .binding import dump_modversions, read_symvers
 from ..errors import OfedError
 from ..fetch.exports import SourceIndex
+from ..fetch.kbuild import config_values
 
 _CRC = re.compile(r"(?:#SYMVER\s+(\w+)\s+|__crc_(\w+)\s*=\s*)(0x[0-9a-fA-F]+)")
 _TYPEREF = re.compile(r"\b([stue])#(\w+)")
@@ -70,6 +71,9 @@ class AbiReport:
     # CRC differs, but only through types the exporter sees behind a pointer it is handed
     # inside another structure (rds_transport's callbacks naming rdma_cm_event): reported, not failed
     behind_pointers: tuple[Hazard, ...] = ()
+    # CRC differs, but every call of ours goes through a compat redirect that hands the target
+    # no RDMA structure (OFED_ABI_REDIRECTED_<symbol>, e.g. compat/include/net/devlink.h)
+    redirected: tuple[Hazard, ...] = ()
 
     def as_dict(self) -> dict:
         def row(h: Hazard) -> dict:
@@ -78,6 +82,7 @@ class AbiReport:
         return {"imports": self.imports, "compared": list(self.compared),
                 "hazards": [row(h) for h in self.hazards],
                 "behind_pointers": [row(h) for h in self.behind_pointers],
+                "redirected": [row(h) for h in self.redirected],
                 "unverified": [u.__dict__ | {"importers": list(u.importers)} for u in self.unverified]}
 
 
@@ -239,15 +244,18 @@ def check_abi(tree: Path, kos: list[Path], build_dir: Path, index: SourceIndex) 
     if not genksyms.is_file():
         raise OfedError(f"{genksyms} is missing: the target's kbuild cannot check modversions CRCs")
     args = compile_args(tree)
+    config = config_values(build_dir)
     passes: dict[str, tuple[_Pass, _Pass] | str] = {}
     for f, syms in sorted(by_file.items()):
         module = imports[syms[0]][0] != "vmlinux"
         try:
-            passes[f] = tuple(_genksyms_pass(pass_args(args, tree, ours, module), index.files_dir / f, build_dir,
-                                             genksyms) for ours in (False, True))
+            # After the kernel's flags, as kbuild puts a Makefile's ccflags after LINUXINCLUDE
+            passes[f] = tuple(_genksyms_pass(pass_args(args, tree, ours, module) + index.cflags(f, config),
+                                             index.files_dir / f, build_dir, genksyms) for ours in (False, True))
         except _Fail as e:
             passes[f] = str(e)
-    hazards, unverified, compared, behind = [], [], [], []
+    shields = redirected(tree, args, build_dir)
+    hazards, unverified, compared, behind, shielded = [], [], [], [], []
     for sym, (exporter, users) in imports.items():
         files = index.candidates(sym)
         if not files:
@@ -273,12 +281,33 @@ def check_abi(tree: Path, kos: list[Path], build_dir: Path, index: SourceIndex) 
                 layout = layout_types(sym, ours.types)
                 laid = tuple(t for t in diff if _ref(t) in layout)
                 h = Hazard(sym, users, exporter, f, laid or diff, ours.crcs.get(sym, 0), want)
-                (hazards if laid else behind).append(h)
+                (behind if not laid else shielded if sym in shields else hazards).append(h)
             break
         if not done:
             unverified.append(Unverified(sym, users, ", ".join(files),
                                          f"cannot reproduce the target's CRC {want:#010x} ({'; '.join(whys)})"))
-    return AbiReport(len(imports), tuple(compared), tuple(hazards), tuple(unverified), tuple(behind))
+    return AbiReport(len(imports), tuple(compared), tuple(hazards), tuple(unverified), tuple(behind), tuple(shielded))
+
+
+_REDIRECTED = re.compile(r"^#define OFED_ABI_REDIRECTED_(\w+) (.*)$", re.M)
+
+
+def redirected(tree: Path, args: list[str], cwd: Path) -> dict[str, str]:
+    """symbol → why, for the imports whose every call our compat headers redirect so that the
+    target is handed no RDMA structure: the OFED_ABI_REDIRECTED_<symbol> macros those headers
+    define under this tree's config.h, read with our objects' own flags (a redirect switched
+    off, on X -> X or where its probe misses, defines none). Fails safe: a header that cannot
+    be preprocessed shields nothing."""
+    inc = tree / "compat" / "include"
+    hdrs = [h for h in sorted(inc.rglob("*.h")) if "OFED_ABI_REDIRECTED_" in h.read_text(errors="replace")]
+    if not hdrs:
+        return {}
+    src = "".join(f"#include <{h.relative_to(inc)}>\n" for h in hdrs)
+    pp = subprocess.run(pass_args(args, tree, True, True) + ["-E", "-dM", "-x", "c", "-"], input=src, cwd=cwd,
+                        capture_output=True, text=True)
+    if pp.returncode != 0:
+        return {}
+    return {m.group(1): m.group(2).strip().strip('"') for m in _REDIRECTED.finditer(pp.stdout)}
 
 
 def _ref(name: str) -> str:

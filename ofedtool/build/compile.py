@@ -469,6 +469,9 @@ def _abi_gate(tree: Path, ktree: KernelTree, modules: list[Module], exporters: S
             diags.append(Diagnostic("abi", f"{m.dir}/{m.name}.ko" if m else user, 0, f"{user}.ko imports {h.message}"))
     for u in rep.unverified:
         ui.warn(f"abi: {u.symbol} (imported by {', '.join(u.importers)}) not checked: {u.why}")
+    for h in rep.redirected:
+        ui.info(f"[abi] {h.symbol} (imported by {', '.join(h.importers)}) reaches {', '.join(h.types[:2])} but is "
+                f"redirected: our calls hand it no RDMA structure")
     if rep.behind_pointers:
         ui.warn(f"abi: {len(rep.behind_pointers)} imports differ from the target only in types behind pointers "
                 f"inside the structures they take (not failed: their code reads those only if it dereferences "

@@ -12,7 +12,7 @@ vmlinuz, boots the target in QEMU), and every module's .modinfo `depends=` read.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..kmod import depends, module_name
@@ -27,6 +27,45 @@ class Consumer:
 
     def as_dict(self) -> dict:
         return {"name": self.name, "path": self.path, "imports_from": list(self.imports_from)}
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """The consumers of one build judged: stranded ones fail a whole-stack build (strict), the
+    ones --leave names are blacklisted by the packages."""
+    stranded: list[dict]
+    left: list[dict]
+    unknown_left: list[str]        # --leave names that are no consumer of this target
+    strict: bool
+    rows: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not (self.strict and self.stranded)
+
+
+def judge_consumers(consumers: list[dict] | None, leave: tuple[str, ...], strict: bool,
+                    partial: str = "") -> Verdict:
+    """consumers: Consumer.as_dict()s, None when they cannot be told (no image: neither
+    stranded nor left, and no line). leave: --leave names (underscores)."""
+    found = consumers or []
+    stranded = [x for x in found if x["name"] not in leave]
+    left = [x for x in found if x["name"] in leave]
+    rows = []
+    if consumers is not None:
+        rows.append(f"{len(stranded)} stranded modules (distro modules importing from modules we replace, "
+                    f"not rebuilt, not left with --leave)"
+                    + (f": {', '.join(x['name'] for x in stranded)}; they would NOT load with ours" if stranded else ""))
+    for x in left:
+        rows.append(f"left: {x['name']} ({x['path']}) is not rebuilt and would not load with ours: "
+                    f"blacklisted in the packages' modprobe.d")
+    if stranded and strict:
+        rows.append(f"FAIL: {len(stranded)} stranded: fix their build or name them with --leave")
+    elif stranded:
+        rows.append(f"partial stack (--modules {partial}): the packages would strand them; the default "
+                    f"module set rebuilds them")
+    unknown = sorted(set(leave) - {x["name"] for x in left}) if consumers is not None else []
+    return Verdict(stranded, left, unknown, strict, rows)
 
 
 def scan(modules_dir: Path, our_modules, build_names=None) -> list[Consumer]:

@@ -27,7 +27,7 @@ def run(args, cache) -> dict:
 
 
 def text(b: pipeline.Built) -> str:
-    res, inp, g, rec = b.result, b.inputs, b.generated, b.record
+    res, inp, g = b.result, b.inputs, b.generated
     c = res.counts()
     w = max([12] + [len(m.name) for m in res.modules] + [len(n) for n in inp.skipped])
     rows = [f"{'MODULE':<{w}} {'RESULT':<7} {'ERR':>4} {'UNDEF':>5} {'HAZ':>4} {'WARN':>4}  VERMAGIC"]
@@ -36,6 +36,8 @@ def text(b: pipeline.Built) -> str:
                     f"{m.hazards:>4} {m.warnings:>4}  {m.vermagic or '-'}")
     for name, why in inp.skipped.items():
         rows.append(f"{name:<{w}} {'skipped':<7} {why}")
+    for o in g.manifest.off:
+        rows.append(f"{o['module']}: built without {o['config']} (switched off: {o['why']})")
     for d in [d for d in res.diagnostics if d.kind != "warning"][:20]:
         rows.append(f"  {d.kind}: {d.file}:{d.line}: {d.msg}")
     rows.append(f"{'PASS' if res.ok else 'FAIL'}: {sum(m.ko is not None for m in res.modules)}/{len(res.modules)} "
@@ -45,9 +47,7 @@ def text(b: pipeline.Built) -> str:
         rows.append(f"make failed (not a compile error): {res.failure}")
     rows.append(f"{c['binding']} binding problems (imports not bound to our core's exports)")
     rows.append(_abi_line(res.abi, c["abi"]))
-    if rec.consumers:
-        rows.append(f"{len(rec.consumers)} distro modules import from modules we replace and will NOT load "
-                    f"with them: {', '.join(x['name'] for x in rec.consumers)}")
+    rows += b.consumers.rows
     rows.append(f"tree: {g.out}\nlog:  {res.log}")
     return "\n".join(rows)
 
@@ -58,5 +58,8 @@ def _abi_line(abi: dict | None, hazards: int) -> str:
     unv = f", {len(abi['unverified'])} could not be checked (see the warnings)" if abi["unverified"] else ""
     if abi.get("behind_pointers"):
         unv += f", {len(abi['behind_pointers'])} differ only behind pointers (warned, not failed)"
+    if abi.get("redirected"):
+        unv += (f", {len(abi['redirected'])} redirected by compat to calls handing no RDMA structure "
+                f"({', '.join(h['symbol'] for h in abi['redirected'])})")
     return (f"{hazards} ABI hazards: of {abi['imports']} imports from code we do not rebuild, "
             f"{len(abi['compared'])} reach RDMA headers and were compared by CRC over our headers{unv}")

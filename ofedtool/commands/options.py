@@ -6,7 +6,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ..pipeline import DEFAULT_JOBS, DEFAULT_MODULES, DEFAULT_SOURCE, SOURCES, BuildOptions, Selection, Session
+from ..pipeline import (DEFAULT_JOBS, DEFAULT_MODULES, DEFAULT_SOURCE, SOURCES, BuildOptions, Selection, Session,
+                        parse_leave)
 
 
 def add_source(p) -> None:
@@ -23,7 +24,12 @@ def add_selection(p, many: bool = False, kernel_required: bool = True) -> None:
     else:
         p.add_argument("--kernel", required=True, metavar="Y", help="target kernel: catalog id/alias or build dir")
     p.add_argument("--from", dest="from_", required=True, metavar="X", help="upstream release: 6.12, 6.12.117, v6.12")
-    p.add_argument("--modules", default=DEFAULT_MODULES, help=f"modules or groups (default {DEFAULT_MODULES})")
+    p.add_argument("--modules", default=DEFAULT_MODULES,
+                   help=f"modules or groups (default {DEFAULT_MODULES}: every RDMA module the target ships, "
+                        f"plus rxe and siw; core,rxe,siw for the core alone)")
+    p.add_argument("--leave", default="", metavar="MOD[,MOD]",
+                   help="distro modules importing from ours that are not rebuilt: the build passes with "
+                        "them, and the packages blacklist them in modprobe.d (they would not load)")
     add_source(p)
 
 
@@ -51,7 +57,11 @@ def session(args, cache) -> Session:
 
 
 def selection(args, kernel: str | None = None) -> Selection:
-    return Selection(kernel or args.kernel, args.from_, args.modules, args.source, args.git_url)
+    return Selection(kernel or args.kernel, args.from_, args.modules, args.source, args.git_url, leave(args))
+
+
+def leave(args) -> tuple[str, ...]:
+    return parse_leave(getattr(args, "leave", ""))
 
 
 def build_options(args) -> BuildOptions:

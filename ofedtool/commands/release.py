@@ -9,7 +9,7 @@ from ..package import parse_formats
 from ..package.common import DEFAULT_NAME
 from ..package.rpm import DEFAULT_CONFLICTS
 from ..release import ReleaseRequest
-from .options import add_jobs, add_selection, kernels, session
+from .options import add_jobs, add_selection, kernels, leave, session
 
 
 def add_arguments(p) -> None:
@@ -27,7 +27,7 @@ def add_arguments(p) -> None:
 def request(args) -> ReleaseRequest:
     return ReleaseRequest(args.from_, kernels(args), tuple(parse_formats(args.formats)), args.modules, args.name,
                           args.pkg_release, args.sign_key, args.sign_cert, not args.no_vmtest, args.jobs,
-                          args.source, args.git_url, args.output, tuple(DEFAULT_CONFLICTS))
+                          args.source, args.git_url, args.output, tuple(DEFAULT_CONFLICTS), leave(args))
 
 
 def run(args, cache) -> dict:

@@ -20,6 +20,11 @@ def add_arguments(p) -> None:
                         "(a self-test: the build-id identity check must fail)")
     p.add_argument("--extra-module", type=Path, action="append", default=[], metavar="KO",
                    help="also load this third-party module, built against the tree's -devel package (repeatable)")
+    p.add_argument("--conformance", action="store_true",
+                   help="also run rdma-core's own test suite (run_tests.py --dev rxe0) on the target's inbox stack "
+                        "and on ours, one boot each, and fail on a test that passes on the inbox stack only")
+    p.add_argument("--suite-timeout", type=float, default=1500,
+                   help="hard limit on one conformance run of the suite in seconds (default 1500)")
     p.add_argument("--sign-key", type=Path, help="private key (PEM): sign our modules with the target's sign-file and "
                    "boot under UEFI Secure Boot (OVMF) with module.sig_enforce=1; an unsigned copy must be refused")
     p.add_argument("--sign-cert", type=Path, help="X.509 certificate of --sign-key: enrolled in the guest's MOK list "
@@ -33,7 +38,8 @@ def request(args) -> VmRequest:
     # -o is vmtest's own directory; the tree it builds (without --tree) goes under it
     return VmRequest(selection(args), pipeline.with_output(build_options(args), None), args.tree, args.output,
                      args.timeout, args.accel, tuple(m for m in args.omit_module.split(",") if m),
-                     tuple(args.extra_module), args.sign_key, args.sign_cert, args.mok_cert)
+                     tuple(args.extra_module), args.sign_key, args.sign_cert, args.mok_cert, args.conformance,
+                     args.suite_timeout)
 
 
 def run(args, cache) -> dict:

@@ -10,6 +10,7 @@ plug-ins with their .driver files, and libgcc_s.so.1, which glibc dlopens for pt
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import json
 import os
@@ -24,13 +25,48 @@ from ..errors import OfedError
 
 # The suites the guest userland comes from; any Debian kernel target can run it.
 SUITES = ("bookworm", "bookworm-updates", "bookworm-security")
-PACKAGES = ("busybox-static", "ibverbs-utils", "rdmacm-utils", "iproute2", "ibverbs-providers",
-            "libibverbs1", "librdmacm1", "libgcc-s1", "open-iscsi")
-# open-iscsi: the iSER initiator's iscsid and iscsiadm (the kernel's ib_iser does the data path)
-PROGRAMS = ("busybox", "ibv_devices", "ibv_devinfo", "ibv_rc_pingpong", "rping", "rdma", "iscsid", "iscsiadm")
+PACKAGES: tuple[str, ...] = ("busybox-static", "ibverbs-utils", "rdmacm-utils", "iproute2", "ibverbs-providers",
+            "libibverbs1", "librdmacm1", "libgcc-s1", "open-iscsi", "nfs-kernel-server", "nfs-common", "rpcbind", "netbase")
+# open-iscsi: the iSER initiator's iscsid and iscsiadm (the kernel's ib_iser does the data path).
+# NFS-RDMA: the kernel's nfsd and NFS client carry the data; nfs-kernel-server's rpc.nfsd, exportfs
+# and rpc.mountd (answers the kernel's export upcalls), rpcbind and nfs-common's mount.nfs set it up.
+PROGRAMS: tuple[str, ...] = ("busybox", "ibv_devices", "ibv_devinfo", "ibv_rc_pingpong", "rping", "rdma", "iscsid", "iscsiadm",
+            "rpc.nfsd", "exportfs", "rpc.mountd", "rpcbind", "rpcinfo", "mount.nfs")
 # Loaded by name at run time: no DT_NEEDED points at them.
-RUNTIME = ("usr/lib/x86_64-linux-gnu/libibverbs/librxe-rdmav*.so", "usr/lib/x86_64-linux-gnu/libibverbs/libsiw-rdmav*.so",
-           "etc/libibverbs.d/rxe.driver", "etc/libibverbs.d/siw.driver", "*/x86_64-linux-gnu/libgcc_s.so.1")
+RUNTIME: tuple[str, ...] = ("usr/lib/x86_64-linux-gnu/libibverbs/librxe-rdmav*.so", "usr/lib/x86_64-linux-gnu/libibverbs/libsiw-rdmav*.so",
+           "etc/libibverbs.d/rxe.driver", "etc/libibverbs.d/siw.driver", "*/x86_64-linux-gnu/libgcc_s.so.1",
+           # libtirpc's transport table: without it no RPC program finds "tcp" or "udp"
+           "etc/netconfig", "etc/protocols", "etc/services")
+
+
+@dataclass(frozen=True)
+class Layer:
+    """What one kind of guest gets: packages, the programs and run-time files taken from them
+    (with their ELF closure), whole directories, and doc files Debian ships gzipped that the
+    guest runs as programs."""
+    name: str
+    packages: tuple[str, ...]
+    programs: tuple[str, ...]
+    runtime: tuple[str, ...]
+    trees: tuple[str, ...] = ()         # every file below, minus the `prune` subdirectories
+    prune: tuple[str, ...] = ()
+    gunzip: tuple[str, ...] = ()        # globs of *.gz decompressed in place when unpacked
+
+
+BASE = Layer("base", PACKAGES, PROGRAMS, RUNTIME)
+# rdma-core's own test suite (python3-pyverbs ships it under /usr/share/doc/rdma-core/tests, its
+# modules gzipped as docs) on the release's python3: the conformance guest, booted on its own so
+# the ULP guest stays small.
+PYTHON = "python3.11"
+CONFORMANCE = Layer(
+    "conformance", PACKAGES + (f"{PYTHON}-minimal", f"lib{PYTHON}-stdlib", "python3-pyverbs", "zlib1g"),
+    PROGRAMS + (PYTHON,), RUNTIME,
+    trees=(f"usr/lib/{PYTHON}", "usr/lib/python3/dist-packages/pyverbs", "usr/share/doc/rdma-core/tests"),
+    prune=tuple(f"usr/lib/{PYTHON}/{d}" for d in ("test", "idlelib", "tkinter", "turtledemo", "ensurepip",
+                                                 "lib2to3", "pydoc_data", "config-3.11-x86_64-linux-gnu")),
+    gunzip=("usr/share/doc/rdma-core/tests/*.py.gz",))
+SUITE = "usr/share/doc/rdma-core/tests/run_tests.py"
+
 LIBDIRS = ("lib/x86_64-linux-gnu", "usr/lib/x86_64-linux-gnu", "lib64", "lib", "usr/lib")
 
 
@@ -41,13 +77,14 @@ class Userland:
     packages: list[dict]
 
 
-def fetch_userland(cache, offline: bool = False) -> Userland:
+def fetch_userland(cache, offline: bool = False, layer: Layer = BASE) -> Userland:
     require("dpkg-deb", "dpkg")
     require("readelf", "binutils")
     apt = Apt(cache, SUITES, offline=offline)
     apt.update()
-    wanted = _resolved(cache, apt)
-    key = hashlib.sha256("\n".join(f"{p}={v}" for p, v in wanted).encode()).hexdigest()[:16]
+    wanted = _resolved(cache, apt, layer.packages)
+    # The entry is the packages and what is taken from them: a changed rule makes a new entry.
+    key = hashlib.sha256("\n".join([f"{p}={v}" for p, v in wanted] + [repr(layer)]).encode()).hexdigest()[:16]
     rel = f"userland/{key}"
     if cache.get(rel) is None:
         debs = [apt.download(p, v) for p, v in wanted]
@@ -56,7 +93,11 @@ def fetch_userland(cache, offline: bool = False) -> Userland:
             tmp.mkdir(parents=True)
             ui.info(f"[userland] unpacking {len(debs)} packages")
             unpack(debs, tmp / "root")
-            files = _select(tmp / "root")
+            for pattern in layer.gunzip:
+                for gz in (tmp / "root").glob(pattern):
+                    gz.with_suffix("").write_bytes(gzip.decompress(gz.read_bytes()))
+                    gz.unlink()
+            files = _select(tmp / "root", layer)
             (tmp / "manifest.json").write_text(json.dumps(
                 {"files": files, "packages": [{"package": d.package, "version": d.version, "sha256": d.sha256}
                                               for d in debs]}, indent=2, sort_keys=True) + "\n")
@@ -66,26 +107,26 @@ def fetch_userland(cache, offline: bool = False) -> Userland:
     return Userland(cache.path(rel, "root"), m["files"], m["packages"])
 
 
-def _resolved(cache, apt: Apt) -> list[tuple[str, str]]:
+def _resolved(cache, apt: Apt, packages: tuple[str, ...]) -> list[tuple[str, str]]:
     """_closure, remembered per state of the package index: resolving costs two apt-cache runs
     per package (seconds each when apt may not keep its binary cache), the index changes rarely."""
-    h = hashlib.sha256("\n".join(PACKAGES).encode())   # the question, with the index that answers it
+    h = hashlib.sha256("\n".join(packages).encode())   # the question, with the index that answers it
     for f in sorted((apt.root / "lists").glob("*Release")):
         h.update(f.name.encode() + f.read_bytes())
     rel = f"userland/resolved-{h.hexdigest()[:16]}.json"
     if cache.path(rel).exists():
         return [tuple(pv) for pv in json.loads(cache.path(rel).read_text())]
-    ui.info(f"[userland] resolving {', '.join(PACKAGES)} and their libraries")
-    wanted = _closure(apt)
+    ui.info(f"[userland] resolving {', '.join(packages)} and their libraries")
+    wanted = _closure(apt, packages)
     cache.write_json(rel, wanted)
     return wanted
 
 
-def _closure(apt: Apt) -> list[tuple[str, str]]:
+def _closure(apt: Apt, packages: tuple[str, ...]) -> list[tuple[str, str]]:
     """The named packages plus their library dependencies (lib*, recursively): enough to hold every
     soname the programs need; maintainer-script dependencies (debconf, adduser) are not files we use."""
     seen: dict[str, str] = {}
-    todo = list(PACKAGES)
+    todo = list(packages)
     while todo:
         name = todo.pop(0)
         if name in seen:
@@ -137,7 +178,7 @@ def _elf_needs(path: Path) -> tuple[list[str], str | None]:
     return needed, interp.group(1) if interp else None
 
 
-def _select(root: Path) -> dict[str, str]:
+def _select(root: Path, layer: Layer = BASE) -> dict[str, str]:
     files: dict[str, str] = {}
 
     def add(rel: str) -> None:
@@ -147,14 +188,23 @@ def _select(root: Path) -> dict[str, str]:
             queue.append(files[g])
 
     queue: list[str] = []
-    for prog in PROGRAMS:
+    for prog in layer.programs:
         hits = [h for d in ("bin", "sbin", "usr/bin", "usr/sbin") for h in _find(root, f"{d}/{prog}")]
         if not hits:
-            raise OfedError(f"userland: no program {prog} in packages {', '.join(PACKAGES)}")
+            raise OfedError(f"userland: no program {prog} in packages {', '.join(layer.packages)}")
         add(hits[0])
-    for pattern in RUNTIME:
+    for pattern in layer.runtime:
         for h in _find(root, pattern):
             add(h)
+    for tree in layer.trees:
+        if not (root / tree).is_dir():
+            raise OfedError(f"userland: no directory {tree} in packages {', '.join(layer.packages)}")
+        for dirpath, dirs, names in os.walk(root / tree):
+            rel = os.path.relpath(dirpath, root)
+            dirs[:] = sorted(d for d in dirs if f"{rel}/{d}" not in layer.prune)
+            for n in sorted(names):
+                if not n.endswith(".pyc"):
+                    add(f"{rel}/{n}")
     if not any(g.endswith("/libgcc_s.so.1") for g in files):
         raise OfedError("userland: libgcc_s.so.1 not found (package libgcc-s1)")
     while queue:

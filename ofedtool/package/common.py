@@ -71,6 +71,11 @@ class Tree:
     def source_version(self) -> str:
         return self.manifest.source_version
 
+    @property
+    def left(self) -> list[str]:
+        """Distro modules the build left to the distro (--leave): the packages blacklist them."""
+        return sorted(x["name"] for x in self.result.left or [])
+
 
 @dataclass
 class Package:
@@ -305,7 +310,7 @@ def packager() -> tuple[str, bool]:
 
 
 _KINDS = (("core", "the RDMA core"), ("sw", "the software RDMA drivers"), ("hw", "the RDMA hardware drivers"),
-          ("ulp", "the upper-layer protocols"))
+          ("ulp", "the upper-layer protocols"), ("user", "the in-kernel RDMA users"))
 
 
 def describe_modules(manifest: Manifest) -> str:

@@ -40,10 +40,26 @@ def build(pkg: Package, out: Path, work: Path, dkms_tree: Path) -> DebOutput:
     info = target_info(pkg.tree)
     root = _fresh(work / "deb-root")
     shutil.copytree(dkms_tree, root / "usr" / "src" / f"{pkg.name}-{pkg.version}", symlinks=True)
+    conffiles = _modprobe_conf(pkg, root, dkms_tree / f"{pkg.name}.modprobe.conf")
     return _build(pkg, out, root, f"{pkg.name}-dkms", "all", depends="dkms (>= 3.0)",
                   conflicts="mlnx-ofed-kernel-dkms",
                   summary=f"upstream Linux RDMA stack {pkg.tree.source_version} for Linux {info['series']}.y (DKMS source)",
-                  description=_description(pkg, info["series"]), scripts=("postinst", "prerm"))
+                  description=_description(pkg, info["series"]), scripts=("postinst", "prerm"), conffiles=conffiles)
+
+
+def _modprobe_conf(pkg: Package, root: Path, conf: Path | None = None) -> list[str]:
+    """The blacklist of the modules left to the distro (ofedtool build --leave), a conffile: from
+    the DKMS tree when given, else written for the package at hand."""
+    if not pkg.tree.left:
+        return []
+    dest = root / "etc" / "modprobe.d" / f"{pkg.name}.conf"
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    if conf is not None and conf.exists():
+        shutil.copyfile(conf, dest)
+    else:
+        from .dkms import modprobe_conf
+        dest.write_text(modprobe_conf(pkg, f"{pkg.name}-modules-{pkg.tree.release}"))
+    return [f"/etc/modprobe.d/{pkg.name}.conf"]
 
 
 def build_modules(pkg: Package, out: Path, work: Path) -> DebOutput:
@@ -72,7 +88,8 @@ def build_modules(pkg: Package, out: Path, work: Path) -> DebOutput:
                   conflicts=f"{pkg.name}-dkms, mlnx-ofed-kernel-dkms",
                   summary=f"upstream Linux RDMA {pkg.tree.source_version} modules for Linux {kver}",
                   description=_wrap(text), scripts=("postinst", "postrm"), template="modules",
-                  conffiles=[f"/etc/depmod.d/{pkg.name}.conf"], ctx={"module_dir": module_dir})
+                  conffiles=[f"/etc/depmod.d/{pkg.name}.conf", *_modprobe_conf(pkg, root)],
+                  ctx={"module_dir": module_dir})
 
 
 def build_dev(pkg: Package, out: Path, work: Path) -> DebOutput:

@@ -43,6 +43,10 @@ def stage_tree(pkg: Package, dest: Path) -> Path:
               fixed_features(pkg.tree.manifest), release_of(pkg.tree.manifest.target.get("id")),
               _SRCARCH.get(target_info(pkg.tree)["arch"] or "amd64", "x86"))
     (dest / "dkms.conf").write_text(dkms_conf(pkg))
+    if pkg.tree.left:
+        # dkms installs modules only: the -dkms .deb puts this into /etc/modprobe.d, a plain
+        # `dkms install` user copies it there.
+        (dest / f"{pkg.name}.modprobe.conf").write_text(modprobe_conf(pkg, f"{pkg.name}-dkms"))
     return dest
 
 
@@ -65,6 +69,10 @@ def release_of(target_id: str | None) -> Release | None:
     if not abis:
         return None
     return Release(f"{me.distro.capitalize()} {me.release}", f"^({'|'.join(abis)})-")
+
+
+def modprobe_conf(pkg: Package, owner: str) -> str:
+    return render("modprobe.conf.j2", name=pkg.name, version=pkg.version, owner=owner, left=pkg.tree.left)
 
 
 def kit_probes(manifest) -> list:

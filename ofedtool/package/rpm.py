@@ -100,6 +100,9 @@ def _build(pkg: Package, out: Path, work: Path, top: Path, dkms_tarball: Path, c
     (top / "SOURCES" / f"{pkg.name}.depmod.conf").write_text(
         render("depmod.conf.j2", name=pkg.name, version=pkg.version, kver=kver, module_dir=module_dir, modules=names,
                owner=f"kmod-{pkg.name}"))
+    if pkg.tree.left:
+        from .dkms import modprobe_conf
+        (top / "SOURCES" / f"{pkg.name}.modprobe.conf").write_text(modprobe_conf(pkg, f"kmod-{pkg.name}"))
     requires = kernel_requires or info["raw"].get("package", {}).get("rpm_requires") or default_kernel_requires(kver)
     src = pkg.tree.manifest.source
     spec = top / "SPECS" / f"{pkg.name}.spec"
@@ -108,7 +111,7 @@ def _build(pkg: Package, out: Path, work: Path, top: Path, dkms_tarball: Path, c
         release=rpm_release(pkg), kver=kver, module_dir=module_dir, modules=names, target=info["id"],
         signature=signature_state(pkg), signed=bool(pkg.signer), kernel_requires=requires, conflicts=conflicts, obsoletes=obsoletes,
         dkms_tarball=dkms_tarball.name, modules_tarball=modules_tarball, devel_tarball=devel_tarball,
-        devel_dir=f"/{devel_dir}", devel_root=f"/{devel.ROOT}",
+        devel_dir=f"/{devel_dir}", devel_root=f"/{devel.ROOT}", left=pkg.tree.left,
         rpm_arch=_RPM_ARCH.get(info["arch"] or "amd64", "x86_64"),
         changelog_date=time.strftime("%a %b %d %Y", time.gmtime(pkg.epoch)), packager=packager()[0],
         source_desc=f"{src.get('provider')} {src.get('package_version') or src.get('tag') or src.get('version')}"))

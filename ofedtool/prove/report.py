@@ -9,7 +9,7 @@ from __future__ import annotations
 import html
 import json
 import xml.etree.ElementTree as ET
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from ..fetch.cache import atomic_write
@@ -25,6 +25,7 @@ class Cell:
     seconds: float = 0.0
     message: str = ""
     log: str = ""     # path relative to the report directory
+    data: dict = field(default_factory=dict)   # figures beside the verdict (conformance counts per run)
 
 
 def _where(d: dict) -> str:
@@ -129,6 +130,13 @@ def cells_from_build(target: str, res: BuildRecord | dict | None, err: str, seco
         cells.append(Cell(target, m["name"], "abi", status, 0.0, why, log))
     for name, why in res.get("skipped", {}).items():
         cells.append(Cell(target, name, "compile", "skip", 0.0, why, log))
+    # Distro modules that import from ours and are not rebuilt would not load beside them.
+    # A partial --modules strands by choice (skip); the default, whole-stack build must not (fail).
+    for x in res.get("stranded") or []:
+        cells.append(Cell(target, x["name"], "stranded", "fail" if res.get("stranded_fail", True) else "skip", 0.0,
+                          f"{x['path']} imports from {', '.join(x['imports_from'])} and is not rebuilt", log))
+    for x in res.get("left") or []:
+        cells.append(Cell(target, x["name"], "stranded", "skip", 0.0, "left (--leave): blacklisted in modprobe.d", log))
     # The kbuild run is one testcase carrying the wall time. It is red when make itself failed
     # (a full disk, a path it split, another build in the tree) or for a failure no module cell
     # explains (a broken shared header), so a broken module stays its own.
@@ -157,11 +165,44 @@ def cells_from_vmtest(target: str, res: VmRecord | None, log: str = "", missing:
              for s in res.steps]
     if not res.ok and not any(c.status == "fail" for c in cells):
         cells.append(Cell(target, "(vm)", "vmtest", "fail", 0.0, res.reason, log))
+    if res.conformance:
+        cells += cells_from_conformance(target, res.conformance, log)
+    return cells
+
+
+def cells_from_conformance(target: str, conf: dict, log: str = "") -> list[Cell]:
+    """rdma-core's suite: one cell with the counts per run, then one per suite test, judged as
+    the comparison judged it. A test failing on ours that is no backport regression (it fails on
+    the inbox stack too, or on X's own kernel) is a skip that says so, not a failure."""
+    counts = conf.get("counts", {})
+    text = "; ".join(f"{run}: " + ", ".join(f"{v} {k}" for k, v in c.items()) for run, c in counts.items())
+    cells = [Cell(target, "(conformance)", "suite", "pass" if conf.get("ok") else "fail", 0.0,
+                  f"{conf.get('summary', '')}", log, {"counts": counts})]
+    runs = conf.get("runs", {})
+    ours = runs.get("ours", {}).get("results", {})
+    reasons = runs.get("ours", {}).get("skip_reasons", {})
+    regressions, upstream, gained = (set(conf.get(k, [])) for k in ("regressions", "upstream_behaviour", "gained"))
+    tests = sorted(set(ours) | regressions)
+    for t in tests:
+        got = ours.get(t, "absent")
+        elsewhere = ", ".join(f"{run} {r.get('results', {}).get(t, 'absent')}" for run, r in runs.items() if run != "ours")
+        if t in regressions:
+            status, why = "fail", f"backport regression: {got} on ours; {elsewhere}"
+        elif got in ("pass", "xfail"):
+            status, why = "pass", ("gained: " if t in gained else "") + f"{got} on ours; {elsewhere}"
+        elif got == "skip":
+            status, why = "skip", reasons.get(t, "skipped")
+        else:
+            kind = "upstream behaviour" if t in upstream else "not a regression"
+            status, why = "skip", f"{kind}: {got} on ours; {elsewhere}"
+        cells.append(Cell(target, "(conformance)", f"suite:{t}", status, 0.0, why, log))
+    cells[0].message = f"{cells[0].message}\n{text}".strip()
     return cells
 
 
 def write_json(path: Path, meta: dict, cells: list[Cell]) -> None:
-    atomic_write(path, json.dumps({**meta, "cells": [asdict(c) for c in cells]}, indent=2, sort_keys=True) + "\n")
+    rows = [{k: v for k, v in asdict(c).items() if k != "data" or v} for c in cells]
+    atomic_write(path, json.dumps({**meta, "cells": rows}, indent=2, sort_keys=True) + "\n")
 
 
 def junit_xml(meta: dict, cells: list[Cell]) -> str:
@@ -180,6 +221,11 @@ def junit_xml(meta: dict, cells: list[Cell]) -> str:
                 ET.SubElement(tc, "failure", message=c.message[:500] or "failed", type=c.stage).text = c.message
             elif c.status == "skip":
                 ET.SubElement(tc, "skipped", message=c.message[:500])
+            if c.data.get("counts"):
+                props = ET.SubElement(tc, "properties")
+                for run, counted in c.data["counts"].items():
+                    for kind, n in counted.items():
+                        ET.SubElement(props, "property", name=f"{run}.{kind}", value=str(n))
             if c.log:
                 ET.SubElement(tc, "system-out").text = f"log: {c.log}"
     ET.indent(root)
@@ -205,7 +251,17 @@ def html_page(meta: dict, cells: list[Cell]) -> str:
                 continue
             worst = "fail" if any(c.status == "fail" for c in cs) else "pass" if any(
                 c.status == "pass" for c in cs) else "skip"
-            title = html.escape("\n".join(f"{c.stage}: {c.status} {c.message}" for c in cs))
+            title = html.escape("\n".join(f"{c.stage}: {c.status} {c.message}" for c in cs
+                                           if not c.stage.startswith("suite:") or c.status == "fail"))
+            if m == "(conformance)":
+                # hundreds of suite tests: the counts per run, and the failed tests by name
+                counts = next((c.data["counts"] for c in cs if c.data.get("counts")), {})
+                text = "<br>".join(html.escape(f"{run}: " + " ".join(f"{v} {k}" for k, v in n.items()))
+                                   for run, n in counts.items())
+                bad = [c.stage for c in cs if c.status == "fail" and c.stage.startswith("suite:")]
+                text += "".join(f"<br>✗ {html.escape(b)}" for b in bad[:10])
+                tds.append(f'<td class={worst} style="background:{_COLOURS[worst]}" title="{title}">{text}</td>')
+                continue
             stages = " ".join(
                 (f'<a href="{html.escape(c.log)}">{html.escape(c.stage)}</a>' if c.log else html.escape(c.stage))
                 + ("✓" if c.status == "pass" else "✗" if c.status == "fail" else "–") for c in cs)

@@ -155,6 +155,54 @@ def _decompressed(rel: str, data: bytes) -> bytes:
     return data
 
 
+def _userland_entries(userland: Userland) -> list:
+    """The initramfs minus modules and /init: device nodes, merged-/usr links, the userland."""
+    entries = [cpio.chardev("dev/console", 5, 1), cpio.chardev("dev/null", 1, 3, 0o666)]
+    entries += [cpio.symlink(d, f"usr/{d}") for d in ("bin", "sbin", "lib", "lib64")]
+    # /init is a #!/bin/sh script: sh must exist before busybox installs its applets.
+    entries += [cpio.directory("usr/sbin"), cpio.symlink("usr/bin/sh", "busybox")]
+    for guest, rel in userland.files.items():
+        src = userland.root / rel
+        entries.append(cpio.file(guest, src.read_bytes(), 0o755 if os.access(src, os.X_OK) else 0o644))
+    return entries
+
+
+def _module_data(ov: Overlay, rel: str, tmp: Path, signing: Signing | None = None) -> bytes:
+    """A module's bytes as the guest's insmod needs them."""
+    src = ov.dir / rel
+    if rel.startswith("updates/"):
+        # Ours come unsigned from the build: dropping debug info shrinks the image ~10x.
+        # (Never strip a signed module: its signature is at the end of the file.)
+        stripped = tmp / "stripped.ko"
+        shutil.copyfile(src, stripped)
+        strip_module(stripped)
+        if signing:
+            sign_module(signing.sign_file, signing.key, signing.cert, stripped)
+        return stripped.read_bytes()
+    # Debian 6.12 ships .ko.xz; busybox's insmod passes the bytes to init_module, which wants a
+    # plain ELF. The signature sits inside the compressed payload, so the decompressed file is
+    # exactly the signed module.
+    return _decompressed(src.name, src.read_bytes())
+
+
+def iwarp_flush_warning(nvmet_rdma_c: Path) -> str:
+    """Why NVMe-oF cannot run over siw without a kernel WARNING, from the target's own
+    nvmet-rdma source, or "". Debian 11's nvmet_rdma_queue_connect() calls flush_scheduled_work()
+    (the system workqueue) from its RDMA/CM handler; over iWARP that handler runs on iw_cm_wq,
+    which is WQ_MEM_RECLAIM in 5.10.262's own iw_cm as in X's, and check_flush_dependency() warns.
+    Later kernels flush their own nvmet_wq there."""
+    try:
+        src = nvmet_rdma_c.read_text(errors="replace")
+    except OSError:
+        return ""
+    m = re.search(r"^static int nvmet_rdma_queue_connect\(.*?^}", src, re.S | re.M)
+    if m and "flush_scheduled_work()" in m.group(0):
+        return ("the target's nvmet_rdma_queue_connect() flushes the system workqueue from its RDMA/CM "
+                "handler, which over iWARP runs on iw_cm_wq (WQ_MEM_RECLAIM, in the target's own iw_cm too): "
+                "the kernel's check_flush_dependency WARNING, the target's own bug")
+    return ""
+
+
 def build_initramfs(image: KernelImage, tree: GuestTree, userland: Userland, out: Path,
                     omit: tuple[str, ...] = (), signing: Signing | None = None, mok: str = "") -> dict:
     """Write out/initramfs.cpio.gz and out/init.sh; returns what went in (for the result)."""
@@ -181,38 +229,21 @@ def build_initramfs(image: KernelImage, tree: GuestTree, userland: Userland, out
         # iscsi_tcp: iscsiadm's SendTargets discovery runs over TCP before the iSER login
         iser = (ov.closure(["ib_isert", "ib_iser", "iscsi_tcp", "sd_mod"])
                 if {"ib_iser", "ib_isert"} <= set(overlay_mods) else [])
-        entries = [cpio.chardev("dev/console", 5, 1), cpio.chardev("dev/null", 1, 3, 0o666)]
-        entries += [cpio.symlink(d, f"usr/{d}") for d in ("bin", "sbin", "lib", "lib64")]
-        # /init is a #!/bin/sh script: sh must exist before busybox installs its applets.
-        entries += [cpio.directory("usr/sbin"), cpio.symlink("usr/bin/sh", "busybox")]
-        for guest, rel in userland.files.items():
-            src = userland.root / rel
-            entries.append(cpio.file(guest, src.read_bytes(), 0o755 if os.access(src, os.X_OK) else 0o644))
+        # NFS-RDMA: rpcrdma is both ends (xprtrdma and svcrdma); the NFS server and client, and
+        # the client's version modules, which the kernel would ask modprobe for at mount time
+        nfsrdma = ov.closure(["rpcrdma", "nfsd", "nfsv3", "nfsv4"]) if "rpcrdma" in overlay_mods else []
+        nvmeof_siw_skip = iwarp_flush_warning(tree.out / "drivers" / "nvme" / "target" / "rdma.c") if nvmeof else ""
+        entries = _userland_entries(userland)
         unsigned = None
-        for rel in dict.fromkeys(load + siw + ulp_load + all_load + nvmeof + srp + iser):
-            src = ov.dir / rel
-            data = src.read_bytes()
-            if rel.startswith("updates/"):
-                # Ours come unsigned from the build: dropping debug info shrinks the image ~10x.
-                # (Never strip a signed module: its signature is at the end of the file.)
-                stripped = Path(tmp) / "stripped.ko"
-                shutil.copyfile(src, stripped)
-                strip_module(stripped)
-                if signing and unsigned is None:
-                    # The first of ours to load, kept unsigned: under sig_enforce it must be refused.
-                    unsigned = f"unsigned/{Path(rel).name}"
-                    entries.append(cpio.file(f"usr/lib/modules/{image.release}/{unsigned}", stripped.read_bytes()))
-                if signing:
-                    sign_module(signing.sign_file, signing.key, signing.cert, stripped)
-                data = stripped.read_bytes()
-            else:
-                # Debian 6.12 ships .ko.xz; busybox's insmod passes the bytes to init_module,
-                # which wants a plain ELF. The signature sits inside the compressed payload, so
-                # the decompressed file is exactly the signed module.
-                data = _decompressed(rel, data)
-            entries.append(cpio.file(f"usr/lib/modules/{image.release}/{_plain(rel)}", data))
-        load, siw, ulp_load, all_load, nvmeof, srp, iser = (
-            [_plain(r) for r in x] for x in (load, siw, ulp_load, all_load, nvmeof, srp, iser))
+        for rel in dict.fromkeys(load + siw + ulp_load + all_load + nvmeof + srp + iser + nfsrdma):
+            if signing and unsigned is None and rel.startswith("updates/"):
+                # The first of ours to load, kept unsigned: under sig_enforce it must be refused.
+                unsigned = f"unsigned/{Path(rel).name}"
+                entries.append(cpio.file(f"usr/lib/modules/{image.release}/{unsigned}", _module_data(ov, rel, Path(tmp))))
+            entries.append(cpio.file(f"usr/lib/modules/{image.release}/{_plain(rel)}",
+                                     _module_data(ov, rel, Path(tmp), signing)))
+        load, siw, ulp_load, all_load, nvmeof, srp, iser, nfsrdma = (
+            [_plain(r) for r in x] for x in (load, siw, ulp_load, all_load, nvmeof, srp, iser, nfsrdma))
     # Kernel names (nvme_rdma): what /proc/modules and /sys/module say.
     ours = [(n.replace("-", "_"), build_id(k)) for n, k in tree.modules.items()]
     missing = [n for n, b in ours if not b]
@@ -231,12 +262,13 @@ def build_initramfs(image: KernelImage, tree: GuestTree, userland: Userland, out
     init = render_init(release=image.release, ip=GUEST_IP, gid=_gid(GUEST_IP), ours=ours, inbox=inbox,
                        load=load, load_names=load_names, siw=siw, ulp=ulp, ulp_load=ulp_load,
                        loaded_names=loaded_names, sig=sig, all_load=all_load, all_names=all_names,
-                       nvmeof=nvmeof, srp=srp, iser=iser, unload=unload)
+                       nvmeof=nvmeof, srp=srp, iser=iser, nfsrdma=nfsrdma, nvmeof_siw_skip=nvmeof_siw_skip,
+                       unload=unload)
     (out / "init.sh").write_text(init)
     entries.append(cpio.file("init", init.encode(), 0o755))
     (out / "initramfs.cpio.gz").write_bytes(cpio.initramfs(entries))
     return {"load": load, "siw": siw, "ulp": ulp, "ulp_load": ulp_load, "all_load": all_load, "nvmeof": nvmeof, "srp": srp, "iser": iser,
-            "omitted": list(omit),
+            "nfsrdma": nfsrdma, "omitted": list(omit),
             "ours": dict(ours), "signed": bool(signing), "unsigned_copy": unsigned,
             "initramfs_bytes": (out / "initramfs.cpio.gz").stat().st_size}
 
@@ -330,6 +362,8 @@ class VmRequest:
     sign_key: Path | None = None
     sign_cert: Path | None = None
     mok_cert: Path | None = None
+    conformance: bool = False         # also rdma-core's test suite: the inbox stack, then ours
+    suite_timeout: float = 1500       # per conformance boot
 
 
 def check_request(req: VmRequest):
@@ -338,6 +372,10 @@ def check_request(req: VmRequest):
     from ..kmod import check_key_pair
     if req.timeout <= 0:
         raise OfedError(f"--timeout {req.timeout}: must be positive")
+    if req.suite_timeout <= 0:
+        raise OfedError(f"--suite-timeout {req.suite_timeout}: must be positive")
+    if req.conformance and (req.sign_key or req.sign_cert):
+        raise OfedError("--conformance runs without --sign-key/--sign-cert (the suite boots are plain BIOS boots)")
     kernel = req.selection.kernel
     if kernel.startswith(("/", ".", "~", "local:")):
         raise OfedError(f"--kernel {kernel}: vmtest boots a distro kernel image: use a catalog kernel")
@@ -394,9 +432,16 @@ def _run_vmtest(session, req: VmRequest, target, out: Path, build_tree):
     mode = f", UEFI Secure Boot, MOK '{machine.subject}', sig_enforce" if machine else ""
     with ui.stage("vmtest", f"booting {image.package} {image.version} (qemu {req.accel}{mode}, timeout {req.timeout:.0f}s)"):
         steps, timed_out, qemu_s = boot(cmd, console, req.timeout)
+    conf = None
+    secs_conf: dict[str, float] = {}
+    if req.conformance:
+        conf, conf_step, secs_conf = run_conformance(session, image, tree, out, req)
+        # Before "done": judge reads it as one more step of this boot's proof.
+        at = next((i for i, st in enumerate(steps) if st.step == "done"), len(steps))
+        steps.insert(at, conf_step)
     ok, reason = judge(steps, timed_out, req.timeout)
     secs = {"build": round(built_s, 1), "fetch": round(t1 - t0 - built_s, 1), "initramfs": round(t2 - t1, 1),
-            **{f"qemu_{k}": v for k, v in timings(steps, qemu_s).items()}}
+            **{f"qemu_{k}": v for k, v in timings(steps, qemu_s).items()}, **secs_conf}
     record = VmRecord(
         ok=ok, reason=reason, kernel=tree.release, target=target.id, tree=str(tree_dir),
         image={"package": image.package, "version": image.version},
@@ -404,13 +449,102 @@ def _run_vmtest(session, req: VmRequest, target, out: Path, build_tree):
         initramfs=content, qemu=cmd,
         secure_boot={"mok": machine.subject, "db": machine.db, "vars": str(machine.vars),
                      "firmware": str(machine.code)} if machine else None,
-        console=str(console), seconds=secs, steps=tuple(steps))
+        console=str(console), seconds=secs, steps=tuple(steps), conformance=conf)
     record.write(out)
     if not ok:
         # One line naming the step; the table and result.json carry the rest.
         ui.info(text(record))
         raise Failed(f"vmtest on {tree.release}: {reason}")
     return record
+
+
+# ---------------------------------------------------------------- conformance: rdma-core's suite
+
+
+def build_conformance_initramfs(image: KernelImage, tree: GuestTree, userland: Userland, out: Path, run: str,
+                                suite_timeout: float) -> dict:
+    """out/initramfs.cpio.gz for one run of the suite: "ours" (the tree's core and rxe over the
+    distro's kernel) or "inbox" (the kernel's own RDMA modules, the reference)."""
+    from ..fetch.userland import PYTHON, SUITE
+    require("depmod", "kmod")
+    require("modprobe", "kmod")
+    ours = tree.modules if run == "ours" else {}
+    with tempfile.TemporaryDirectory(prefix="vmtest-", dir=out) as tmp:
+        ov = Overlay(image, ours, Path(tmp))
+        wanted = [n for n in (*CORE, "rdma_rxe") if (n in ours if ours else ov.closure([n], optional=True))]
+        load = list(dict.fromkeys(ov.closure(list(PRELOAD), optional=True) + ov.closure(wanted)))
+        entries = _userland_entries(userland)
+        for rel in load:
+            entries.append(cpio.file(f"usr/lib/modules/{image.release}/{_plain(rel)}", _module_data(ov, rel, Path(tmp))))
+        load = [_plain(r) for r in load]
+    names = [module_name(r) for r in load if module_name(r) in wanted]
+    inbox_dir = image.modules_dir / "kernel" / "drivers" / "infiniband"
+    inbox = sorted((module_name(str(p)), build_id(p), str(p.relative_to(image.modules_dir)))
+                   for p in inbox_dir.rglob("*.ko*"))
+    from ..templates import render
+    init = render("vmtest-conformance.sh.j2", release=image.release, ip=GUEST_IP, gid=_gid(GUEST_IP), run=run,
+                  ours=[(n.replace("-", "_"), build_id(k)) for n, k in ours.items()], inbox=inbox,
+                  load=load, names=names, python=PYTHON, suite_dir=os.path.dirname(SUITE),
+                  suite_timeout=int(suite_timeout))
+    (out / "init.sh").write_text(init)
+    entries.append(cpio.file("init", init.encode(), 0o755))
+    (out / "initramfs.cpio.gz").write_bytes(cpio.initramfs(entries))
+    return {"load": load, "modules": names, "initramfs_bytes": (out / "initramfs.cpio.gz").stat().st_size}
+
+
+SUITE_LINE = re.compile(r"OFEDSUITE (.*)")
+
+
+def suite_output(console: Path) -> str:
+    """What run_tests.py printed, from the guest's console."""
+    lines = console.read_text(errors="replace").splitlines()
+    return "\n".join(m.group(1).rstrip("\r") for line in lines if (m := SUITE_LINE.search(line)))
+
+
+def run_conformance(session, image: KernelImage, tree: GuestTree, out: Path, req: VmRequest):
+    """The suite on the target's kernel with its inbox stack, then with ours, one boot each;
+    compared test by test (conformance.compare). (record dict, the `conformance` step, seconds)."""
+    from . import conformance
+    from ..fetch.userland import CONFORMANCE, fetch_userland
+    with ui.stage("vmtest", "conformance guest userland (python3, python3-pyverbs and its tests)"):
+        userland = fetch_userland(session.cache, session.offline, CONFORMANCE)
+    runs: dict[str, conformance.Run] = {}
+    secs: dict[str, float] = {}
+    ref, why = _reference_image(session, tree)
+    ui.info(f"[vmtest] conformance reference: {ref.package} {ref.version}, {why}" if ref else
+            f"[vmtest] conformance: no upstream reference run: {why}")
+    for name, img in (("inbox", image), ("ours", image), ("upstream", ref)):
+        if img is None:
+            continue
+        d = out / f"conformance-{name}"
+        d.mkdir()
+        t0 = time.monotonic()
+        content = build_conformance_initramfs(img, tree, userland, d, name, req.suite_timeout)
+        cmd = qemu_command(img, d / "initramfs.cpio.gz", req.accel, memory=2048)
+        timeout = req.suite_timeout + 180
+        with ui.stage("vmtest", f"conformance run '{name}': rdma-core's tests on {img.release} "
+                      f"({len(content['modules'])} modules, timeout {timeout:.0f}s)"):
+            steps, timed_out, qemu_s = boot(cmd, d / "console.log", timeout)
+        secs[f"conformance_{name}"] = round(time.monotonic() - t0, 1)
+        runs[name] = conformance.Run.from_boot(name, img.release, steps, timed_out, suite_output(d / "console.log"),
+                                              str(d / "console.log"), content["initramfs_bytes"], round(qemu_s, 1))
+    result = conformance.compare(runs)
+    record = {**result.as_dict(), "reference": ({"package": ref.package, "version": ref.version, "why": why}
+                                                if ref else {"why": why})}
+    return record, VmStep("conformance", "PASS" if result.ok else "FAIL", result.summary(), -1.0,
+                                    round(sum(secs.values()), 1)), secs
+
+
+def _reference_image(session, tree: GuestTree):
+    """X's own kernel from Debian for the upstream run: (image, why) or (None, why not)."""
+    from ..catalog import load_sources
+    from ..fetch.image import fetch_reference_image
+    version = BuiltTree.open(tree.out).manifest.source.get("version", "")
+    series = ".".join(version.split(".")[:2])
+    source = load_sources().get(series)
+    if source is None:
+        return None, f"source release {version or '?'} is not in the catalog (kernels/sources)"
+    return fetch_reference_image(session.cache, source, version, offline=session.offline)
 
 
 def text(record) -> str:

@@ -4,7 +4,9 @@
 
 #include_next <net/net_namespace.h>
 
-#ifndef HAVE_REGISTER_NET_SYSCTL_SZ
+/* Y's own code (OFED_TARGET_RULE: smc, rds_rdma) is written for the target's API, terminators
+ * and all: only X's code needs the copy below. */
+#if !defined(HAVE_REGISTER_NET_SYSCTL_SZ) && !defined(OFED_TARGET_RULE)
 #include <linux/slab.h>
 #include <linux/string.h>
 #include <linux/sysctl.h>
@@ -42,6 +44,6 @@ static inline void ofed_unregister_net_sysctl_table(struct ctl_table_header *hdr
 #define register_net_sysctl(net, path, table) \
 	ofed_register_net_sysctl(net, path, table, ARRAY_SIZE(table))
 #define unregister_net_sysctl_table(hdr) ofed_unregister_net_sysctl_table(hdr)
-#endif /* HAVE_REGISTER_NET_SYSCTL_SZ */
+#endif /* !HAVE_REGISTER_NET_SYSCTL_SZ && !OFED_TARGET_RULE */
 
 #endif /* _OFED_COMPAT_NET_NET_NAMESPACE_H */
