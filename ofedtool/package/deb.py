@@ -50,11 +50,11 @@ def build(pkg: Package, out: Path, work: Path, dkms_tree: Path) -> DebOutput:
 def _modprobe_conf(pkg: Package, root: Path, conf: Path | None = None) -> list[str]:
     """The blacklist of the modules left to the distro (ofedtool build --leave), a conffile: from
     the DKMS tree when given, else written for the package at hand."""
-    if not pkg.tree.left:
+    if conf is not None and not conf.exists() or conf is None and not pkg.tree.left:
         return []
     dest = root / "etc" / "modprobe.d" / f"{pkg.name}.conf"
     dest.parent.mkdir(parents=True, exist_ok=True)
-    if conf is not None and conf.exists():
+    if conf is not None:
         shutil.copyfile(conf, dest)
     else:
         from .dkms import modprobe_conf
