@@ -23,6 +23,7 @@ import re
 import shutil
 from pathlib import Path
 
+from .. import ui
 from ..errors import OfedError
 from .common import Package
 
@@ -60,8 +61,12 @@ def stage(pkg: Package, root: Path, arch: str | None) -> Path:
             _install(src, dst, inc)
     (dest / "compat").mkdir(parents=True)
     for name in ("compat.h", "config.h"):
-        shutil.copyfile(tree / "compat" / name, dest / "compat" / name)
-    (dest / "Module.symvers").write_text(module_symvers(tree, "/" + rel))
+        if (tree / "compat" / name).is_file():
+            shutil.copyfile(tree / "compat" / name, dest / "compat" / name)
+    if (tree / "Module.symvers").is_file():
+        (dest / "Module.symvers").write_text(module_symvers(tree, "/" + rel))
+    else:
+        ui.warn(f"-devel: {tree}/Module.symvers is missing: the package has no symbol versions to bind to")
     link = root / ROOT / "default"
     link.parent.mkdir(parents=True, exist_ok=True)
     os.symlink(Path(rel).relative_to(ROOT), link)
