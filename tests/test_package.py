@@ -164,6 +164,31 @@ def test_reproducible(packages, built_tree_6_1, signing_key, tmp_path):
 
 
 @pytest.mark.slow
+def test_reproducible_in_any_directory(packages, built_tree_6_1, signing_key, cache, tmp_path):
+    """The same inputs built in another directory, at another depth and compiled for real (no
+    ccache: the session's tree may have gone through it, with ccache's base_dir rewriting our
+    paths) give the same bytes: every .ko (so the same build-ids), then every package and the
+    SHA256SUMS over them. No object names the tree or the cache it was built from."""
+    key, cert = signing_key
+    other = tmp_path / "agent-2" / "workspace" / "ofed-job" / "tree"
+    p = run_cli("build", "--kernel", "6.1", "--from", "6.12", "--source", "debian", "--modules", "core,rxe,siw",
+                "-o", str(other), "--no-ccache")
+    assert p.returncode == 0, p.stderr[-3000:]
+    kos = lambda d: {k.relative_to(d).as_posix(): k.read_bytes() for k in sorted(d.rglob("*.ko"))}  # noqa: E731
+    a, b = kos(built_tree_6_1), kos(other)
+    assert len(a) >= 9 and a.keys() == b.keys()
+    assert [k for k in a if a[k] != b[k]] == []
+    for name, data in b.items():
+        for path in (str(other), str(built_tree_6_1), str(cache.root)):
+            assert path.encode() not in data, (name, path)
+    again = tmp_path / "pk"
+    p = run_cli("package", "--tree", str(other), "-o", str(again), "--format", "dkms,rpm,deb",
+                "--sign-key", str(key), "--sign-cert", str(cert))
+    assert p.returncode == 0, p.stderr[-2000:]
+    assert _sums(packages) == _sums(again)
+
+
+@pytest.mark.slow
 def test_deb_content_is_the_dkms_tree(packages, tmp_path):
     deb = _one(packages, "ofed-rdma-dkms_*_all.deb")
     fields = _sh("dpkg-deb", "-f", str(deb), "Package", "Depends", "Architecture").stdout
@@ -182,15 +207,31 @@ def test_deb_content_is_the_dkms_tree(packages, tmp_path):
 
 
 @pytest.mark.slow
+def test_probe_kit_writes_the_builds_own_config_h(packages, built_tree_6_1, build_tree_6_1, tmp_path):
+    """On the tree's own kernel, the DKMS probe kit (real sh, real kbuild) answers every probe as
+    the build's engine did: the node's compat/config.h is the tree's, byte for byte. (Header
+    probes compiled alone once said no for headers that are not self-contained, such as
+    linux/randomize_kstack.h and trace/misc/rdma.h.)"""
+    from ofedtool.fetch.kbuild import kernel_release
+    with tarfile.open(_one(packages, "*.dkms.tar.gz")) as tf:
+        tf.extractall(tmp_path, filter="data")
+    [top] = list(tmp_path.iterdir())
+    _sh("sh", "probekit/probe.sh", kernel_release(build_tree_6_1), str(build_tree_6_1), cwd=top)
+    assert (top / "compat/config.h").read_text() == (built_tree_6_1 / "compat/config.h").read_text()
+
+
+@pytest.mark.slow
 def test_probe_kit_refuses_a_kernel_the_smpl_does_not_fit(packages, build_tree_6_12, tmp_path):
     """6.12 has the const class API: the 6.1 package's baked SmPL removed those consts."""
     with tarfile.open(_one(packages, "*.dkms.tar.gz")) as tf:
         tf.extractall(tmp_path, filter="data")
     [top] = list(tmp_path.iterdir())
-    p = _sh("sh", "probekit/probe.sh", "6.12-test", str(build_tree_6_12), cwd=top, check=False)
+    from ofedtool.fetch.kbuild import kernel_release
+    kver = kernel_release(build_tree_6_12)  # bookworm-security's: a kernel of the package's release
+    p = _sh("sh", "probekit/probe.sh", kver, str(build_tree_6_12), cwd=top, check=False)
     assert p.returncode == 1
     assert "this package was generated for kernels where HAVE_" in p.stderr
-    assert "kernel 6.12-test has it" in p.stderr and "regenerate with ofedtool" in p.stderr
+    assert f"kernel {kver} has it" in p.stderr and "regenerate with ofedtool" in p.stderr
 
 
 @pytest.mark.slow
@@ -301,7 +342,11 @@ def test_every_package_is_lint_clean(packages, tmp_path):
     """lintian on the .deb, rpmlint on the directory and on each RPM or spec alone (the
     <name>.rpmlintrc beside them is loaded by itself): no error, no warning. The shipped modules
     are stripped of debug info and signed after it (the signature is the file's end)."""
-    _lintian(_one(packages, "ofed-rdma-dkms_*_all.deb"))
+    debs = sorted(packages.glob("*.deb"))
+    assert [d.name.split("_")[0] for d in debs] == ["ofed-rdma-dev", "ofed-rdma-dkms",
+                                                   f"ofed-rdma-modules-{_kver(packages)}"]
+    for deb in debs:
+        _lintian(deb)
     assert (packages / "ofed-rdma.rpmlintrc").is_file()
     for target in [packages, *packages.glob("*.rpm"), _one(packages, "*.spec")]:
         lint = _sh("rpmlint", str(target), check=False)
@@ -314,3 +359,123 @@ def test_every_package_is_lint_clean(packages, tmp_path):
         assert ko.read_bytes().endswith(SIG_MAGIC), ko.name
         sections = _sh("readelf", "-S", "-W", str(ko)).stdout
         assert ".debug_info" not in sections and ".symtab" in sections, ko.name
+
+
+# ---------------------------------------------------------------- -modules and -dev/-devel (issue 16)
+
+
+def _kver(packages: Path) -> str:
+    return json.loads((packages / "packages.json").read_text())["kernel"]
+
+
+@pytest.mark.slow
+def test_modules_deb_is_the_kmod_rpms_modules_and_runs_depmod(packages, tmp_path):
+    """<name>-modules-<kver>: the same shipped (stripped, signed) modules as the kmod RPM, the
+    depmod.d override, and maintainer scripts that index that kernel and refresh its initramfs
+    only where the tool and the image exist (real sh, the tools recorded by PATH)."""
+    kver = _kver(packages)
+    deb = _one(packages, f"ofed-rdma-modules-{kver}_*_amd64.deb")
+    fields = _sh("dpkg-deb", "-f", str(deb), "Package", "Depends", "Conflicts").stdout
+    assert f"Depends: linux-image-{kver} | linux-image-{kver}-unsigned" in fields
+    assert "ofed-rdma-dkms" in fields  # one or the other installs our modules, not both
+    _sh("dpkg-deb", "-x", str(deb), str(tmp_path / "x"))
+    root = tmp_path / "rpm"
+    _sh("rpm", "-i", "--root", str(root), "--dbpath", str(tmp_path / "db"), "--nodeps", "--noscripts",
+        str(_one(packages, "kmod-ofed-rdma-*.x86_64.rpm")))
+    assert _files(tmp_path / "x" / "lib") == _files(root / "lib")
+    assert (tmp_path / "x/etc/depmod.d/ofed-rdma.conf").read_text().count(f"override ib_core {kver} ") == 1
+    control = tmp_path / "control"
+    _sh("dpkg-deb", "-e", str(deb), str(control))
+    assert (control / "conffiles").read_text() == "/etc/depmod.d/ofed-rdma.conf\n"
+    tools = tmp_path / "bin"
+    tools.mkdir()
+    calls = tmp_path / "calls"
+    for tool in ("depmod", "update-initramfs"):
+        (tools / tool).write_text(f'#!/bin/sh\necho "{tool} $*" >> {calls}\n')
+        (tools / tool).chmod(0o755)
+    env = {"PATH": f"{tools}:/usr/bin:/bin"}
+    _sh("/bin/sh", str(control / "postinst"), "configure", env=env)
+    assert calls.read_text().splitlines()[0] == f"depmod -a {kver}"
+    boot_image = Path(f"/boot/initrd.img-{kver}").exists()
+    assert (f"update-initramfs -u -k {kver}" in calls.read_text()) == boot_image
+    # without the tools (a minimal chroot) the scripts still succeed
+    _sh("/bin/sh", str(control / "postinst"), "configure", env={"PATH": str(tmp_path / "none")})
+    _sh("/bin/sh", str(control / "postrm"), "remove", env={"PATH": str(tmp_path / "none")})
+
+
+def _source_file(cache, target_id: str, headers_version: str, member: str, dest: Path) -> Path:
+    """One file of the target's own linux-source (the upload its headers came from)."""
+    from ofedtool.catalog import load_targets
+    from ofedtool.fetch.sources.debian import target_source_package
+    target = next(t for t in load_targets() if t.id == target_id)
+    apt, pkg, version = target_source_package(cache, target, headers_version)
+    deb = apt.download(pkg, version).path
+    with open(dest, "wb") as f:
+        p = subprocess.run(["sh", "-c", 'dpkg-deb --fsys-tarfile "$1" | tar -xO --wildcards "./usr/src/*.tar.xz" '
+                            '| tar -xJO --wildcards "*/$2"', "sh", str(deb), member], stdout=f, stderr=subprocess.PIPE)
+    assert p.returncode == 0 and dest.stat().st_size > 0, p.stderr
+    return dest
+
+
+@pytest.mark.slow
+def test_dev_deb_builds_the_targets_own_9pnet_rdma(packages, built_tree_6_1, build_tree_6_1, cache, tmp_path):
+    """What a third party does with the -dev .deb, unpacked into a scratch root: Debian 12's own
+    9pnet_rdma (net/9p/trans_rdma.c of its linux-source) compiles out of tree with only
+    -I<dir>/include ahead of the kernel's includes and KBUILD_EXTRA_SYMBOLS=<dir>/Module.symvers,
+    nothing forced in; no header of the kernel's include/rdma is read, modpost leaves nothing
+    undefined, and every RDMA import carries our export's CRC and binds to our modules."""
+    from ofedtool.fetch.kbuild import inspect_tree
+    manifest = json.loads((built_tree_6_1 / "manifest.json").read_text())
+    hv = next(p["version"] for p in manifest["target"]["packages"] if p["package"].startswith("linux-headers-"))
+    root = tmp_path / "root"
+    _sh("dpkg-deb", "-x", str(_one(packages, "ofed-rdma-dev_*_amd64.deb")), str(root))
+    ofa = root / "usr/src/ofa_kernel/default"
+    assert ofa.resolve() == root / f"usr/src/ofa_kernel/x86_64/{manifest['target']['release']}"
+    mod = tmp_path / "p9"
+    mod.mkdir()
+    _source_file(cache, manifest["target"]["id"], hv, "net/9p/trans_rdma.c", mod / "trans_rdma.c")
+    (mod / "Kbuild").write_text("obj-m := 9pnet_rdma.o\n9pnet_rdma-y := trans_rdma.o\n"
+                                "NOSTDINC_FLAGS += -I$(OFA)/include\n")
+    kt = inspect_tree(build_tree_6_1)
+    p = _sh("make", "-C", str(build_tree_6_1), f"M={mod}", f"OFA={ofa}",
+            f"KBUILD_EXTRA_SYMBOLS={ofa}/Module.symvers", *kt.make_vars(), "modules")
+    assert "undefined!" not in p.stdout + p.stderr and "WARNING: modpost" not in p.stderr, p.stderr[-3000:]
+    deps = (mod / ".trans_rdma.o.cmd").read_text().split()
+    rdma = [d for d in deps if "/rdma/" in d]
+    assert rdma and all(d.startswith(str(ofa)) for d in rdma), [d for d in rdma if not d.startswith(str(ofa))]
+    ours = {}
+    for line in (ofa / "Module.symvers").read_text().splitlines():
+        crc, sym, module = line.split("\t")[:3]
+        ours[sym] = (int(crc, 16), module.rsplit("/", 1)[-1])
+    modprobe = shutil.which("modprobe") or "/sbin/modprobe"
+    imports = {}
+    for line in _sh(modprobe, "--dump-modversions", str(mod / "9pnet_rdma.ko")).stdout.splitlines():
+        crc, sym = line.split()
+        imports[sym] = int(crc, 16)
+    bound = {s: ours[s] for s in imports if s in ours}
+    assert len(bound) >= 10, bound  # ib_alloc_cq, rdma_create_id, rdma_connect, ...
+    assert {s: c for s, (c, _) in bound.items()} == {s: imports[s] for s in bound}
+    depends = _sh("modinfo", "-F", "depends", str(mod / "9pnet_rdma.ko")).stdout.strip().split(",")
+    assert {"ib_core", "rdma_cm"} <= set(depends) and {m for _, m in bound.values()} <= set(depends)
+    # ...and it loads on our core in the target's real kernel: beside ours under updates/, after
+    # its dependencies (the distro's 9pnet, our rdma_cm), checked by build-id, unloaded again,
+    # with no version disagreement or warning in dmesg.
+    vm = tmp_path / "vm"
+    p = run_cli("--json", "vmtest", "--kernel", "6.1", "--from", "6.12", "--source", "debian",
+                "--tree", str(built_tree_6_1), "-o", str(vm), "--extra-module", str(mod / "9pnet_rdma.ko"))
+    assert p.returncode == 0, p.stderr[-3000:]
+    record = json.loads((vm / "result.json").read_text())
+    assert "updates/ofed/9pnet_rdma.ko" in record["initramfs"]["all_load"]
+    assert "9pnet_rdma" in record["initramfs"]["ours"]
+    steps = {s["step"]: s for s in record["steps"]}
+    assert steps["load_all_ours"]["status"] == "PASS" and steps["dmesg"]["status"] == "PASS"
+
+
+@pytest.mark.slow
+def test_devel_rpm_holds_the_same_tree_as_the_dev_deb(packages, tmp_path):
+    deb, rpm = tmp_path / "deb", tmp_path / "rpm"
+    _sh("dpkg-deb", "-x", str(_one(packages, "ofed-rdma-dev_*_amd64.deb")), str(deb))
+    _sh("rpm", "-i", "--root", str(rpm), "--dbpath", str(tmp_path / "db"), "--nodeps", "--noscripts",
+        str(_one(packages, "ofed-rdma-devel-*.x86_64.rpm")))
+    assert _files(deb / "usr/src") == _files(rpm / "usr/src")
+    assert (rpm / "usr/src/ofa_kernel/default").is_symlink()

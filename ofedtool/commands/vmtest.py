@@ -18,6 +18,8 @@ def add_arguments(p) -> None:
     p.add_argument("--omit-module", default="", metavar="M[,M]",
                    help="leave these of our modules out of the guest so the distro's are used "
                         "(a self-test: the build-id identity check must fail)")
+    p.add_argument("--extra-module", type=Path, action="append", default=[], metavar="KO",
+                   help="also load this third-party module, built against the tree's -devel package (repeatable)")
     p.add_argument("--conformance", action="store_true",
                    help="also run rdma-core's own test suite (run_tests.py --dev rxe0) on the target's inbox stack "
                         "and on ours, one boot each, and fail on a test that passes on the inbox stack only")
@@ -36,7 +38,8 @@ def request(args) -> VmRequest:
     # -o is vmtest's own directory; the tree it builds (without --tree) goes under it
     return VmRequest(selection(args), pipeline.with_output(build_options(args), None), args.tree, args.output,
                      args.timeout, args.accel, tuple(m for m in args.omit_module.split(",") if m),
-                     args.sign_key, args.sign_cert, args.mok_cert, args.conformance, args.suite_timeout)
+                     tuple(args.extra_module), args.sign_key, args.sign_cert, args.mok_cert, args.conformance,
+                     args.suite_timeout)
 
 
 def run(args, cache) -> dict:

@@ -1,4 +1,5 @@
-"""package: a generated and built tree → DKMS tarball, SRPM + kmod RPM, Debian -dkms .deb.
+"""package: a generated and built tree → DKMS tarball, SRPM + kmod and -devel RPMs, Debian -dkms,
+-modules-<kver> and -dev .debs.
 
 One module per format (dkms, rpm, deb); common holds naming, versioning, SOURCE_DATE_EPOCH,
 deterministic archives, SHA256SUMS and signing. Beside the packages: SHA256SUMS, a copy of the
@@ -89,9 +90,10 @@ def _make(pkg, tree, opts: Options, out: Path, made: dict[str, list[str]], epoch
     with ui.stage("package", f"{', '.join(opts.formats)} of {pkg.name} {pkg.version} for {tree.release}"), \
             private_tmp("ofedtool-package-") as tmp:
         work = Path(tmp)
-        if opts.sign_key and "rpm" not in opts.formats:
-            ui.warn("--sign-key: only the RPM ships built modules; DKMS builds sign with dkms's own key (MOK)")
-        if "rpm" in opts.formats:
+        if opts.sign_key and not {"rpm", "deb"} & set(opts.formats):
+            ui.warn("--sign-key: only the kmod RPM and the -modules .deb ship built modules; DKMS builds sign "
+                    "with dkms's own key (MOK)")
+        if {"rpm", "deb"} & set(opts.formats):
             prepare_modules(pkg, work / "modules", opts.sign_key, opts.sign_cert)
         # The DKMS tree is the source of the RPM (Source0) and the content of the .deb.
         from . import dkms
@@ -104,7 +106,8 @@ def _make(pkg, tree, opts: Options, out: Path, made: dict[str, list[str]], epoch
             made["rpm"] = [r.srpm.name, *(p.name for p in r.rpms), r.spec.name, r.rpmlintrc.name]
         if "deb" in opts.formats:
             from . import deb
-            made["deb"] = [deb.build(pkg, out, work, d.tree).deb.name]
+            made["deb"] = [deb.build(pkg, out, work, d.tree).deb.name, deb.build_modules(pkg, out, work).deb.name,
+                           deb.build_dev(pkg, out, work).deb.name]
         if "dkms" not in opts.formats:
             d.tarball.unlink()
             d.conf.unlink()

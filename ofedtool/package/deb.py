@@ -1,4 +1,7 @@
-"""Debian: <name>-dkms_<version>_all.deb, the DKMS tree under /usr/src/<name>-<version>/.
+"""Debian: <name>-dkms_<version>_all.deb, the DKMS tree under /usr/src/<name>-<version>/;
+<name>-modules-<kver>_<version>_<arch>.deb, the built modules for one kernel (as Debian's own
+linux-modules-<kver>); <name>-dev_<version>_<arch>.deb, the headers and Module.symvers
+third-party modules build against (ofedtool.package.devel).
 
 Built with dpkg-deb from a staged root: files owned by root (--root-owner-group), every mtime
 clamped to SOURCE_DATE_EPOCH (dpkg-deb also uses it for the ar member dates), xz single-threaded.
@@ -24,7 +27,7 @@ from pathlib import Path
 from .. import ui
 from ..proc import require, run
 from ..templates import render
-from .common import Package, clamp_mtimes, describe_modules, packager, target_info
+from .common import Package, clamp_mtimes, describe_modules, packager, signature_state, target_info
 
 
 @dataclass
@@ -33,24 +36,102 @@ class DebOutput:
 
 
 def build(pkg: Package, out: Path, work: Path, dkms_tree: Path) -> DebOutput:
-    dpkg_deb = require("dpkg-deb", "dpkg")
-    root = work / "deb-root"
+    """<name>-dkms_<version>_all.deb: the DKMS tree under /usr/src/<name>-<version>/."""
+    info = target_info(pkg.tree)
+    root = _fresh(work / "deb-root")
+    shutil.copytree(dkms_tree, root / "usr" / "src" / f"{pkg.name}-{pkg.version}", symlinks=True)
+    conffiles = _modprobe_conf(pkg, root, dkms_tree / f"{pkg.name}.modprobe.conf")
+    return _build(pkg, out, root, f"{pkg.name}-dkms", "all", depends="dkms (>= 3.0)",
+                  conflicts="mlnx-ofed-kernel-dkms",
+                  summary=f"upstream Linux RDMA stack {pkg.tree.source_version} for Linux {info['series']}.y (DKMS source)",
+                  description=_description(pkg, info["series"]), scripts=("postinst", "prerm"), conffiles=conffiles)
+
+
+def _modprobe_conf(pkg: Package, root: Path, conf: Path | None = None) -> list[str]:
+    """The blacklist of the modules left to the distro (ofedtool build --leave), a conffile: from
+    the DKMS tree when given, else written for the package at hand."""
+    if conf is not None and not conf.exists() or conf is None and not pkg.tree.left:
+        return []
+    dest = root / "etc" / "modprobe.d" / f"{pkg.name}.conf"
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    if conf is not None:
+        shutil.copyfile(conf, dest)
+    else:
+        from .dkms import modprobe_conf
+        dest.write_text(modprobe_conf(pkg, f"{pkg.name}-modules-{pkg.tree.release}"))
+    return [f"/etc/modprobe.d/{pkg.name}.conf"]
+
+
+def build_modules(pkg: Package, out: Path, work: Path) -> DebOutput:
+    """<name>-modules-<kver>_<version>_<arch>.deb, as Debian's linux-modules-<kver>: the modules
+    `ofedtool build` compiled and checked (stripped, signed when asked) under
+    /lib/modules/<kver>/<module_dir>/, the depmod.d override the kmod RPM has, and maintainer
+    scripts that run depmod and update-initramfs for that kernel."""
+    info = target_info(pkg.tree)
+    kver = pkg.tree.release
+    module_dir = f"{info['module_dir']}/{pkg.name}"
+    root = _fresh(work / "deb-modules-root")
+    dest = root / "lib" / "modules" / kver / module_dir
+    dest.mkdir(parents=True)
+    for name, ko in sorted(pkg.kos.items()):
+        shutil.copyfile(ko, dest / f"{name}.ko")
+    conf = root / "etc" / "depmod.d" / f"{pkg.name}.conf"
+    conf.parent.mkdir(parents=True)
+    conf.write_text(render("depmod.conf.j2", name=pkg.name, version=pkg.version, kver=kver, module_dir=module_dir,
+                           modules=[m.name for m in pkg.tree.modules], owner=f"{pkg.name}-modules-{kver}"))
+    text = (f"The kernel modules of Linux {pkg.tree.source_version}'s RDMA stack, backported by ofedtool and "
+            f"built for kernel {kver} only: {describe_modules(pkg.tree.manifest)}. They are installed under "
+            f"/lib/modules/{kver}/{module_dir}, and a depmod.d override makes them win over the kernel's own "
+            f"RDMA modules. Modules are {signature_state(pkg)}.")
+    return _build(pkg, out, root, f"{pkg.name}-modules-{kver}", info["arch"] or "amd64",
+                  depends=f"linux-image-{kver} | linux-image-{kver}-unsigned, kmod",
+                  conflicts=f"{pkg.name}-dkms, mlnx-ofed-kernel-dkms",
+                  summary=f"upstream Linux RDMA {pkg.tree.source_version} modules for Linux {kver}",
+                  description=_wrap(text), scripts=("postinst", "postrm"), template="modules",
+                  conffiles=[f"/etc/depmod.d/{pkg.name}.conf", *_modprobe_conf(pkg, root)],
+                  ctx={"module_dir": module_dir})
+
+
+def build_dev(pkg: Package, out: Path, work: Path) -> DebOutput:
+    """<name>-dev_<version>_<arch>.deb: the -devel content (ofedtool.package.devel) that
+    third-party RDMA modules compile against, for this package's kernel."""
+    from . import devel
+    info = target_info(pkg.tree)
+    kver = pkg.tree.release
+    root = _fresh(work / "deb-dev-root")
+    where = devel.stage(pkg, root, info["arch"])
+    rel = where.relative_to(root)
+    text = (f"Headers and Module.symvers of Linux {pkg.tree.source_version}'s RDMA stack as backported by "
+            f"ofedtool for kernel {kver}, for building third-party RDMA kernel modules against it, at "
+            f"/{rel} (and /{devel.ROOT}/default), the MLNX_OFED convention: add -I/{rel}/include ahead "
+            f"of the kernel's includes (NOSTDINC_FLAGS) and KBUILD_EXTRA_SYMBOLS=/{rel}/Module.symvers.")
+    return _build(pkg, out, root, f"{pkg.name}-dev", info["arch"] or "amd64",
+                  depends=f"{pkg.name}-modules-{kver} (= {pkg.version}) | {pkg.name}-dkms (= {pkg.version})",
+                  conflicts="mlnx-ofed-kernel-dkms",
+                  summary=f"upstream Linux RDMA {pkg.tree.source_version} headers for Linux {kver} modules",
+                  description=_wrap(text), scripts=())
+
+
+def _fresh(root: Path) -> Path:
     shutil.rmtree(root, ignore_errors=True)
-    base = f"{pkg.name}-{pkg.version}"
-    shutil.copytree(dkms_tree, root / "usr" / "src" / base, symlinks=True)
-    conf = dkms_tree / f"{pkg.name}.modprobe.conf"
-    if conf.exists():
-        # Blacklist of the modules left to the distro (ofedtool build --leave), a conffile.
-        (root / "etc" / "modprobe.d").mkdir(parents=True)
-        shutil.copyfile(conf, root / "etc" / "modprobe.d" / f"{pkg.name}.conf")
-    deb_name = f"{pkg.name}-dkms"
+    root.mkdir(parents=True)
+    return root
+
+
+def _build(pkg: Package, out: Path, root: Path, deb_name: str, arch: str, *, depends: str, conflicts: str,
+           summary: str, description: str, scripts: tuple[str, ...], template: str = "",
+           conffiles: list[str] = (), ctx: dict | None = None) -> DebOutput:
+    """One .deb of the staged root: doc, lintian overrides, DEBIAN/, then dpkg-deb."""
+    dpkg_deb = require("dpkg-deb", "dpkg")
     maintainer, placeholder = packager()
     if placeholder:
         ui.warn(f"{deb_name}: no packager named (OFEDTOOL_PACKAGER, or DEBFULLNAME/DEBEMAIL): Maintainer is "
                 f"the placeholder '{maintainer}'")
     info = target_info(pkg.tree)
     src = pkg.tree.manifest.source
-    ctx = dict(years=_copyright_years(pkg), name=pkg.name, version=pkg.version, upstream=pkg.tree.source_version, series=info["series"],
+    ctx = dict(ctx or {}, years=_copyright_years(pkg), name=pkg.name, package=deb_name, version=pkg.version,
+               upstream=pkg.tree.source_version, series=info["series"], arch=arch, depends=depends,
+               conflicts=conflicts, summary=summary,
                modules=[m.name for m in pkg.tree.modules], maintainer=maintainer, kver=pkg.tree.release,
                source_desc=f"{src.get('provider')} {src.get('package_version') or src.get('tag') or src.get('version')}",
                date=time.strftime("%a, %d %b %Y %H:%M:%S +0000", time.gmtime(pkg.epoch)))
@@ -72,29 +153,31 @@ def build(pkg: Package, out: Path, work: Path, dkms_tree: Path) -> DebOutput:
                  f"{deb_name}: bogus-mail-host Maintainer {mail}\n"
                  f"{deb_name}: bogus-mail-host-in-debian-changelog {mail} *\n")
     (overrides / deb_name).write_text(text)
-    size_kb = sum((p.stat().st_size + 1023) // 1024 for p in root.rglob("*") if p.is_file())
+    size_kb = sum((p.stat().st_size + 1023) // 1024 for p in root.rglob("*") if p.is_file() and not p.is_symlink())
     debian = root / "DEBIAN"
     debian.mkdir()
-    ctx.update(installed_size=size_kb, description=_description(pkg, info["series"]))
+    ctx.update(installed_size=size_kb, description=description)
     (debian / "control").write_text(render("deb/control.j2", **ctx))
-    if conf.exists():
-        (debian / "conffiles").write_text(f"/etc/modprobe.d/{pkg.name}.conf\n")
-    for script in ("postinst", "prerm"):
-        (debian / script).write_text(render(f"deb/{script}.j2", **ctx))
+    for script in scripts:
+        (debian / script).write_text(render(f"deb/{template + '-' if template else ''}{script}.j2", **ctx))
         (debian / script).chmod(0o755)
+    if conffiles:
+        (debian / "conffiles").write_text("".join(f"{c}\n" for c in conffiles))
     (debian / "md5sums").write_text("".join(
         f"{hashlib.md5(f.read_bytes()).hexdigest()}  {f.relative_to(root).as_posix()}\n"
         for f in sorted(root.rglob("*")) if f.is_file() and not f.is_symlink() and debian not in f.parents))
     for p in [root, *root.rglob("*")]:
+        if p.is_symlink():
+            continue
         if p.is_dir():
             p.chmod(0o755)
         elif p.parent != debian:
             p.chmod(0o755 if os.access(p, os.X_OK) else 0o644)
-        elif p.name in ("control", "md5sums"):
+        elif p.name in ("control", "md5sums", "conffiles"):
             p.chmod(0o644)
     clamp_mtimes(root, pkg.epoch)
     out.mkdir(parents=True, exist_ok=True)
-    deb = out / f"{pkg.name}-dkms_{pkg.version}_all.deb"
+    deb = out / f"{deb_name}_{pkg.version}_{arch}.deb"
     env = {**os.environ, "SOURCE_DATE_EPOCH": str(pkg.epoch)}
     p = run([dpkg_deb, "--root-owner-group", "-Zxz", "-z9", "--threads-max=1", "--build", root, deb],
             check=False, env=env)
@@ -106,6 +189,10 @@ def build(pkg: Package, out: Path, work: Path, dkms_tree: Path) -> DebOutput:
     return DebOutput(deb)
 
 
+def _wrap(text: str) -> str:
+    return "\n".join(" " + line for line in textwrap.wrap(text, width=78, break_on_hyphens=False))
+
+
 def _description(pkg: Package, series: str) -> str:
     """The extended description: what the package holds (its own module list), wrapped for
     Debian (each line indented one space, at most 80 columns)."""
@@ -113,7 +200,7 @@ def _description(pkg: Package, series: str) -> str:
     text = (f"The kernel modules of Linux {pkg.tree.source_version}'s RDMA stack in this package: "
             f"{describe_modules(pkg.tree.manifest)}; backported by ofedtool {__version__}. DKMS builds them "
             f"for every installed Linux {series}.y kernel; feature probes adapt them to each kernel at build time.")
-    return "\n".join(" " + line for line in textwrap.wrap(text, width=78, break_on_hyphens=False))
+    return _wrap(text)
 
 
 _YEAR = re.compile(r"Copyright\s*(?:\(c\)|©)?\s*((?:19|20)\d\d)(?:\s*[-,]\s*((?:19|20)\d\d))?", re.I)

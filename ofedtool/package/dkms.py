@@ -14,13 +14,17 @@ from pathlib import Path
 from .. import ui
 from ..errors import OfedError
 from ..catalog import data_dir
-from .probekit import fixed_features, pinned_probes, write_kit
+from .probekit import Release, fixed_features, pinned_probes, write_kit
 from ..adapt.probes import load_probes
 from ..templates import render
 from .common import Package, copy_sources, deterministic_tar, target_info
 
 # Debian architecture -> the kernel's `uname -m`, which dkms matches BUILD_EXCLUSIVE_ARCH against.
 _UNAME_M = {"amd64": "x86_64", "arm64": "aarch64", "ppc64el": "ppc64le", "s390x": "s390x", "riscv64": "riscv64"}
+
+
+# Debian architecture -> the kernel's arch/ directory (SRCARCH), for the kit's header lookup.
+_SRCARCH = {"amd64": "x86", "i386": "x86", "arm64": "arm64", "ppc64el": "powerpc", "s390x": "s390", "riscv64": "riscv"}
 
 
 @dataclass
@@ -36,13 +40,35 @@ def stage_tree(pkg: Package, dest: Path) -> Path:
     dest.mkdir(parents=True)
     copy_sources(pkg.tree.path, dest)
     write_kit(dest / "probekit", kit_probes(pkg.tree.manifest), pinned_probes(pkg.tree.manifest), pkg.name,
-              fixed_features(pkg.tree.manifest))
+              fixed_features(pkg.tree.manifest), release_of(pkg.tree.manifest.target.get("id")),
+              _SRCARCH.get(target_info(pkg.tree)["arch"] or "amd64", "x86"))
     (dest / "dkms.conf").write_text(dkms_conf(pkg))
     if pkg.tree.left:
         # dkms installs modules only: the -dkms .deb puts this into /etc/modprobe.d, a plain
         # `dkms install` user copies it there.
         (dest / f"{pkg.name}.modprobe.conf").write_text(modprobe_conf(pkg, f"{pkg.name}-dkms"))
     return dest
+
+
+def release_of(target_id: str | None) -> Release | None:
+    """The catalog's kernels of the target's distro release and arch, as one ERE over `uname -r`
+    (Debian 12: 6.1.0-N-* and bookworm-security's 6.12.N+deb12-*), from each target's headers
+    package pattern; None for a local kernel dir, which has no release."""
+    from ..catalog import load_targets
+    targets = load_targets()
+    me = next((t for t in targets if t.id == target_id), None)
+    if me is None:
+        return None
+    abis = []
+    for t in targets:
+        if (t.distro, t.release, t.arch) != (me.distro, me.release, me.arch):
+            continue
+        m = re.search(r"\(\?P<abi>([^()]*)\)", t.headers.get("package", ""))
+        if m and m.group(1).replace("\\d", "[0-9]") not in abis:
+            abis.append(m.group(1).replace("\\d", "[0-9]"))
+    if not abis:
+        return None
+    return Release(f"{me.distro.capitalize()} {me.release}", f"^({'|'.join(abis)})-")
 
 
 def modprobe_conf(pkg: Package, owner: str) -> str:

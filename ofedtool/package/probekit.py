@@ -22,7 +22,7 @@ from ..adapt.probes import _CFLAGS, Probe, _translation_unit
 from ..tree import Manifest
 
 # Bump when the kit's layout or script changes: the per-kernel result cache is keyed by it.
-KIT_VERSION = "1"
+KIT_VERSION = "3"
 
 
 @dataclass(frozen=True)
@@ -68,12 +68,24 @@ def fixed_features(manifest: Manifest) -> dict[str, bool]:
     return {k: bool(v) for k, v in manifest.features.items() if k.startswith("OFED_CORE_")}
 
 
+@dataclass(frozen=True)
+class Release:
+    """The distro release a package is for: its name and an ERE every one of its kernels'
+    releases (uname -r) matches, whatever the flavour."""
+    name: str
+    kernels: str
+
+
 def write_kit(dest: Path, probes: list[Probe], pinned: list[Pinned], package: str,
-              fixed: dict[str, bool] | None = None) -> list[str]:
-    """Write the kit into dest (the package's probekit/ directory); returns the files written."""
+              fixed: dict[str, bool] | None = None, release: Release | None = None, arch: str = "x86") -> list[str]:
+    """Write the kit into dest (the package's probekit/ directory); returns the files written.
+    With a release, the script refuses a kernel outside it first, in one line."""
     dest.mkdir(parents=True, exist_ok=True)
     files: dict[str, str] = {}
-    compiled = [p for p in probes if p.kind in ("compile", "header")]
+    # A header probe asks whether the file exists, as the engine answers it (adapt.probes
+    # _HeaderLookup): compiled alone, a header that is not self-contained (linux/randomize_kstack.h,
+    # trace/misc/rdma.h) fails, and config.h on the node would differ from the build's.
+    compiled = [p for p in probes if p.kind == "compile"]
     for p in compiled:
         files[f"src/{p.name}.c"] = _unit(p)
     files["src/ofed_canary.c"] = (
@@ -84,10 +96,14 @@ def write_kit(dest: Path, probes: list[Probe], pinned: list[Pinned], package: st
         f"ccflags-y += {_CFLAGS}\n"
         "OBJECT_FILES_NON_STANDARD := y\n")
     files["compiled.list"] = "".join(f"{p.name}\n" for p in compiled)
+    files["headers.list"] = "".join(f"{p.name} {p.header}\n" for p in probes if p.kind == "header")
     files["symbols.list"] = "".join(f"{p.name} {p.symbol}\n" for p in probes if p.kind == "symbol")
     files["pinned.list"] = "".join(f"{p.name} {int(p.value)} {p.rule}\n" for p in pinned)
     files["fixed.list"] = "".join(f"{k} {int(v)}\n" for k, v in sorted((fixed or {}).items()))
-    files["probe.sh"] = _SCRIPT.replace("@PACKAGE@", package).replace("@KIT@", KIT_VERSION)
+    files["probe.sh"] = (_SCRIPT.replace("@PACKAGE@", package).replace("@KIT@", KIT_VERSION)
+                         .replace("@RELEASE@", release.name if release else "")
+                         .replace("@RELEASE_KERNELS@", release.kernels if release else "")
+                         .replace("@ARCH@", arch))
     for rel, text in sorted(files.items()):
         path = dest / rel
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -119,6 +135,14 @@ me="@PACKAGE@"
 
 die() { echo "$me: $*" >&2; exit 1; }
 
+# The release this package is for (empty for a tree built against a local kernel dir): any other
+# kernel is refused before anything runs, whatever dkms's BUILD_EXCLUSIVE let through.
+release='@RELEASE@'
+release_kernels='@RELEASE_KERNELS@'
+if [ -n "$release_kernels" ] && ! printf '%s\n' "$kver" | grep -Eq "$release_kernels"; then
+    die "kernel $kver is not a kernel of $release ($release_kernels): this package builds for those only"
+fi
+
 [ -f "$kdir/Makefile" ] || die "no kernel build tree at $kdir (install the headers for $kver)"
 
 if [ ! -f "$cache/results" ]; then
@@ -138,6 +162,21 @@ if [ ! -f "$cache/results" ]; then
         if [ -f "$cache/work/$name.o" ]; then v=1; else v=0; fi
         echo "$name $v" >> "$cache/results.tmp"
     done < "$kit/compiled.list"
+    # kbuild's LINUXINCLUDE: the build dir and the source tree its Makefile includes (Debian's
+    # split headers), arch/$arch and generated, uapi.
+    src=$kdir
+    [ -d "$kdir/include/linux" ] ||
+        src=$(sed -n 's|^[[:space:]]*-\{0,1\}include[[:space:]]\{1,\}\(/[^[:space:]]*\)/Makefile[[:space:]]*$|\1|p' "$kdir/Makefile" | head -n 1)
+    arch=@ARCH@
+    while read -r name hdr; do
+        v=0
+        for d in "$src/arch/$arch/include" "$kdir/arch/$arch/include/generated" "$src/include" "$kdir/include" \
+                 "$src/arch/$arch/include/uapi" "$kdir/arch/$arch/include/generated/uapi" "$src/include/uapi" \
+                 "$kdir/include/generated/uapi"; do
+            if [ -f "$d/$hdr" ]; then v=1; break; fi
+        done
+        echo "$name $v" >> "$cache/results.tmp"
+    done < "$kit/headers.list"
     while read -r name sym; do
         if awk -F '\t' -v s="$sym" '$2 == s { f = 1 } END { exit !f }' "$kdir/Module.symvers"; then v=1; else v=0; fi
         echo "$name $v" >> "$cache/results.tmp"

@@ -90,9 +90,16 @@ def _build(pkg: Package, out: Path, work: Path, top: Path, dkms_tarball: Path, c
         shutil.copyfile(ko, mods / f"{name}.ko")
     modules_tarball = f"{base}-{kver}.modules.tar.gz"
     deterministic_tar(mods, top / "SOURCES" / modules_tarball, "modules", pkg.epoch)
+    from . import devel
+    devel_root = work / "rpm-devel"
+    shutil.rmtree(devel_root, ignore_errors=True)
+    devel_dir = devel.stage(pkg, devel_root, info["arch"]).relative_to(devel_root).as_posix()
+    devel_tarball = f"{base}-{kver}.devel.tar.gz"
+    deterministic_tar(devel_root, top / "SOURCES" / devel_tarball, "devel", pkg.epoch)
     names = [m.name for m in pkg.tree.modules]
     (top / "SOURCES" / f"{pkg.name}.depmod.conf").write_text(
-        render("depmod.conf.j2", name=pkg.name, version=pkg.version, kver=kver, module_dir=module_dir, modules=names))
+        render("depmod.conf.j2", name=pkg.name, version=pkg.version, kver=kver, module_dir=module_dir, modules=names,
+               owner=f"kmod-{pkg.name}"))
     if pkg.tree.left:
         from .dkms import modprobe_conf
         (top / "SOURCES" / f"{pkg.name}.modprobe.conf").write_text(modprobe_conf(pkg, f"kmod-{pkg.name}"))
@@ -103,7 +110,8 @@ def _build(pkg: Package, out: Path, work: Path, top: Path, dkms_tarball: Path, c
         "kmod.spec.j2", name=pkg.name, upstream=pkg.tree.source_version, counter=pkg.counter,
         release=rpm_release(pkg), kver=kver, module_dir=module_dir, modules=names, target=info["id"],
         signature=signature_state(pkg), signed=bool(pkg.signer), kernel_requires=requires, conflicts=conflicts, obsoletes=obsoletes,
-        dkms_tarball=dkms_tarball.name, modules_tarball=modules_tarball, left=pkg.tree.left,
+        dkms_tarball=dkms_tarball.name, modules_tarball=modules_tarball, devel_tarball=devel_tarball,
+        devel_dir=f"/{devel_dir}", devel_root=f"/{devel.ROOT}", left=pkg.tree.left,
         rpm_arch=_RPM_ARCH.get(info["arch"] or "amd64", "x86_64"),
         changelog_date=time.strftime("%a %b %d %Y", time.gmtime(pkg.epoch)), packager=packager()[0],
         source_desc=f"{src.get('provider')} {src.get('package_version') or src.get('tag') or src.get('version')}"))

@@ -18,7 +18,7 @@ import subprocess
 import tempfile
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from . import cpio
@@ -74,6 +74,22 @@ def load_tree(out: Path) -> GuestTree:
     if not mods:
         raise OfedError(f"--tree {out}: no module was built")
     return GuestTree(bt.path, bt.release, bt.target_id, mods, bt.manifest.headers)
+
+
+def with_extra(tree: GuestTree, extra: tuple[Path, ...]) -> GuestTree:
+    """The tree's modules plus third-party ones built against it (a consumer of its -devel
+    package): they go under updates/ with ours, load after their dependencies, and are checked
+    by build-id like ours, so a load that binds to the inbox core instead cannot pass."""
+    mods = dict(tree.modules)
+    for ko in extra:
+        ko = Path(ko)
+        if not ko.is_file() or not ko.name.endswith(".ko"):
+            raise OfedError(f"--extra-module {ko}: not a .ko file")
+        name = ko.name[:-3]
+        if name in mods:
+            raise OfedError(f"--extra-module {ko}: {name} is already a module of the tree")
+        mods[name] = ko
+    return replace(tree, modules=mods)
 
 
 class Overlay:
@@ -342,6 +358,7 @@ class VmRequest:
     timeout: float = 300
     accel: str = "tcg"
     omit: tuple[str, ...] = ()
+    extra: tuple[Path, ...] = ()      # third-party modules built against the tree (its -devel): loaded too
     sign_key: Path | None = None
     sign_cert: Path | None = None
     mok_cert: Path | None = None
@@ -396,7 +413,7 @@ def _run_vmtest(session, req: VmRequest, target, out: Path, build_tree):
     else:
         # The caller's build stage (pipeline.build): vmtest proves trees, it does not make them.
         tree_dir = build_tree(out / "tree")
-    tree = load_tree(tree_dir)
+    tree = with_extra(load_tree(tree_dir), req.extra)
     if tree.target_id != target.id:
         raise OfedError(f"--tree {tree_dir} was built for {tree.target_id}, not --kernel {sel.kernel} ({target.id})")
     built_s = time.monotonic() - t0
