@@ -52,7 +52,7 @@ class WatchRequest:
     release: object | None = None      # release.ReleaseRequest template (formats, name, jobs...)
 
 
-def _manifest_file(path: Path) -> list[Path]:
+def _manifest_files(path: Path) -> list[Path]:
     if path.is_file():
         return [path]
     if (path / "manifest.json").is_file():
@@ -71,7 +71,7 @@ def read_built(paths: tuple[Path, ...]) -> list[Built]:
         if not given.exists():
             ui.info(f"[watch] {given}: no earlier build there: every kernel is new")
             continue
-        files = _manifest_file(given)
+        files = _manifest_files(given)
         if not files and any(given.iterdir()):
             raise OfedError(f"--since {given}: no built tree or release there (no manifest.json)")
         for f in files:

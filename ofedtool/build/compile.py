@@ -245,7 +245,7 @@ def expected_objects(tree: Path, config: dict[str, str]) -> set[str]:
                 sub = f"{rel}/{word.rstrip('/')}" if rel else word.rstrip("/")
                 for name in ("Kbuild", "Makefile"):
                     if (tree / sub / name).is_file():
-                        walk(sub, (tree / sub / name).read_text(errors="replace"), depth + 1)
+                        walk(sub, _read_or_empty(tree / sub / name), depth + 1)
                         break
             elif word.endswith(".o"):
                 base = word[:-2]
@@ -253,10 +253,7 @@ def expected_objects(tree: Path, config: dict[str, str]) -> set[str]:
                 for o in [x for x in parts if x.endswith(".o")] or [word]:
                     out.add(f"{rel}/{o}" if rel else o)
 
-    try:
-        walk("", (tree / "Kbuild").read_text(errors="replace"))
-    except OSError:
-        pass
+    walk("", _read_or_empty(tree / "Kbuild"))
     return out
 
 
