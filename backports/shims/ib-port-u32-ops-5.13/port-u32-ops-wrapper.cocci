@@ -498,3 +498,41 @@ const struct ib_device_ops ops = {
 +	.get_hw_stats = w,
 	...
 };
+
+// rdma_netdev_alloc_params.initialize_rdma_netdev, filled in by the driver's
+// rdma_netdev_get_params (hfi1): a wrapper before the function that assigns it.
+@ri@
+identifier f, fn;
+expression E;
+@@
+f(...) {
+	<...
+	E->initialize_rdma_netdev = fn;
+	...>
+}
+
+@script:python si@
+fn << ri.fn;
+w;
+@@
+coccinelle.w = cocci.make_ident("ofed_shim_" + fn)
+
+@@
+identifier ri.fn, si.w;
+expression E;
+@@
+	E->initialize_rdma_netdev =
+-	fn
++	w
+	;
+
+@@
+identifier ri.f, ri.fn, si.w;
+type T;
+@@
++static int w(struct ib_device *dev, u32 port, struct net_device *netdev, void *param)
++{
++	return fn(dev, port, netdev, param);
++}
++
+T f(...) { ... }
