@@ -265,8 +265,12 @@ def build_initramfs(image: KernelImage, tree: GuestTree, userland: Userland, out
     if missing:
         raise OfedError(f"{', '.join(missing)}: no GNU build-id note in the built module; cannot tell ours from inbox")
     inbox_dir = image.modules_dir / "kernel" / "drivers" / "infiniband"
+    # and the distro's copy of every other module we replace (mlx5_core, mlxfw under drivers/net)
+    names = {n for n, _ in ours}
+    others = (p for p in (image.modules_dir / "kernel").rglob("*.ko*")
+              if module_name(str(p)) in names and inbox_dir not in p.parents)
     inbox = sorted((module_name(str(p)), build_id(p), str(p.relative_to(image.modules_dir)))
-                   for p in inbox_dir.rglob("*.ko*"))
+                   for p in [*inbox_dir.rglob("*.ko*"), *others])
     load_names = [module_name(r) for r in load if module_name(r) in tree.modules]
     loaded_names = set(load_names) | ({"siw"} if siw else set()) | ({ulp} if ulp else set())
     all_names = [module_name(r) for r in all_load if module_name(r) in dict(ours)]
