@@ -33,6 +33,9 @@ class Options:
     conflicts: list[str] = field(default_factory=list)
     obsoletes: list[str] = field(default_factory=list)
     kernel_requires: str | None = None
+    # target id -> the tree generated from the same X for another kernel of the release: the DKMS
+    # package carries their differences as variants (pipeline.release_variants makes them)
+    variant_trees: dict[str, Path] = field(default_factory=dict)
 
 
 def parse_formats(text: str, flag: str = "--format") -> list[str]:
@@ -59,7 +62,7 @@ def package(tree_dir: Path, out: Path, opts: Options, cache) -> dict:
     epoch, epoch_from = source_date_epoch(tree.manifest, cache)
     pkg = Package(tree=tree, name=opts.name, counter=opts.counter, epoch=epoch, epoch_from=epoch_from,
                   module_dir="", kernel_dir=find_kernel_dir(tree, cache, opts.kernel_dir),
-                  strip=find_strip(tree, cache))
+                  strip=find_strip(tree, cache), variant_trees=dict(opts.variant_trees))
     made: dict[str, list[str]] = {}
     with output_lock(out, "packages -o"):
         stage = temp_beside(out)

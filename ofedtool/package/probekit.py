@@ -68,6 +68,11 @@ def fixed_features(manifest: Manifest) -> dict[str, bool]:
     return {k: bool(v) for k, v in manifest.features.items() if k.startswith("OFED_CORE_")}
 
 
+def fixed_list(manifest: Manifest) -> str:
+    """The kit's fixed.list for a tree (one per variant: X -> X has its own OFED_CORE_* facts)."""
+    return "".join(f"{k} {int(v)}\n" for k, v in sorted(fixed_features(manifest).items()))
+
+
 @dataclass(frozen=True)
 class Release:
     """The distro release a package is for: its name and an ERE every one of its kernels'
@@ -77,9 +82,12 @@ class Release:
 
 
 def write_kit(dest: Path, probes: list[Probe], pinned: list[Pinned], package: str,
-              fixed: dict[str, bool] | None = None, release: Release | None = None, arch: str = "x86") -> list[str]:
+              fixed: dict[str, bool] | None = None, release: Release | None = None, arch: str = "x86",
+              variants: str | None = None) -> list[str]:
     """Write the kit into dest (the package's probekit/ directory); returns the files written.
-    With a release, the script refuses a kernel outside it first, in one line."""
+    With a release, the script refuses a kernel outside it first, in one line. variants: the
+    variants.list (package.variants) of a package carrying several kernels' trees; without it,
+    the kit accepts only the pinned values it was generated with."""
     dest.mkdir(parents=True, exist_ok=True)
     files: dict[str, str] = {}
     # A header probe asks whether the file exists, as the engine answers it (adapt.probes
@@ -100,6 +108,7 @@ def write_kit(dest: Path, probes: list[Probe], pinned: list[Pinned], package: st
     files["symbols.list"] = "".join(f"{p.name} {p.symbol}\n" for p in probes if p.kind == "symbol")
     files["pinned.list"] = "".join(f"{p.name} {int(p.value)} {p.rule}\n" for p in pinned)
     files["fixed.list"] = "".join(f"{k} {int(v)}\n" for k, v in sorted((fixed or {}).items()))
+    files["variants.list"] = variants if variants is not None else f". b{''.join(str(int(p.value)) for p in pinned)} -\n"
     files["probe.sh"] = (_SCRIPT.replace("@PACKAGE@", package).replace("@KIT@", KIT_VERSION)
                          .replace("@RELEASE@", release.name if release else "")
                          .replace("@RELEASE_KERNELS@", release.kernels if release else "")
@@ -185,15 +194,57 @@ if [ ! -f "$cache/results" ]; then
     rm -rf "$cache/results.tmp" "$cache/work"
 fi
 
-# The SmPL rules baked into this source assumed these values: a kernel that differs needs
-# a tree generated for it.
-while read -r name want rule; do
-    got=$(awk -v n="$name" '$1 == n { print $2 }' "$cache/results")
-    if [ "$got" != "$want" ]; then
-        if [ "$got" = 1 ]; then has="has it"; else has="lacks it"; fi
-        die "this package was generated for kernels where $name=$want; kernel $kver $has ($name=$got, SmPL $rule): regenerate with ofedtool"
+# The SmPL rules and verb shims baked into the source decided on these features: the variant
+# whose values this kernel has is the tree for it (variants.list: KEY bBITS TARGETS, one bit per
+# pinned.list line); none fits, the kernel needs a tree generated for it.
+bits=b$(awk 'NR == FNR { r[$1] = $2; next } { printf "%s", ($1 in r ? r[$1] : "?") }' "$cache/results" "$kit/pinned.list")
+key=$(awk -v b="$bits" '$2 == b { print $1; exit }' "$kit/variants.list")
+if [ -z "$key" ]; then
+    nvar=$(grep -c . "$kit/variants.list")
+    if [ "$nvar" -le 1 ]; then
+        # one tree: name the first feature that differs, and the rule it decided
+        awk -v b="$bits" -v k="$kver" 'NR == FNR { want = substr($2, 2); next }
+            { i++; got = substr(b, i + 1, 1); w = substr(want, i, 1)
+              if (got != w) { printf "this package was generated for kernels where %s=%s; kernel %s %s (%s=%s, %s): regenerate with ofedtool\n",
+                  $1, w, k, (got == 1 ? "has it" : "lacks it"), $1, got, ($3 == "shim" ? "shim " $4 : "SmPL " $3); exit } }' \
+            "$kit/variants.list" "$kit/pinned.list" > "$cache/refusal"
+    else
+        awk -v b="$bits" -v k="$kver" 'NR == FNR { n++; name[n] = $1; next }
+            { d = ""; for (i = 1; i <= n; i++) { w = substr($2, i + 1, 1); if (w != substr(b, i + 1, 1)) d = d (d == "" ? "" : " ") name[i] "=" w }
+              s = s (s == "" ? "" : "; ") $3 " needs " d }
+            END { printf "kernel %s fits none of this package'"'"'s trees (%s): regenerate with ofedtool\n", k, s }' \
+            "$kit/pinned.list" "$kit/variants.list" > "$cache/refusal"
     fi
-done < "$kit/pinned.list"
+    die "$(cat "$cache/refusal")"
+fi
+
+# dkms builds in a fresh copy of the source for every kernel; by hand, a second kernel in the
+# same directory starts again from the reference tree, kept in variants/.orig.
+vdir=$top/variants
+if [ -s "$vdir/touched.list" ]; then
+    if [ ! -d "$vdir/.orig" ]; then
+        rm -rf "$vdir/.orig.tmp"
+        while read -r f; do
+            if [ -f "$top/$f" ]; then mkdir -p "$(dirname "$vdir/.orig.tmp/$f")"; cp "$top/$f" "$vdir/.orig.tmp/$f"; fi
+        done < "$vdir/touched.list"
+        mkdir -p "$vdir/.orig.tmp"
+        mv "$vdir/.orig.tmp" "$vdir/.orig"
+    fi
+    while read -r f; do
+        if [ -f "$vdir/.orig/$f" ]; then cp "$vdir/.orig/$f" "$top/$f"; else rm -f "$top/$f"; fi
+    done < "$vdir/touched.list"
+    if [ "$key" != . ]; then
+        (cd "$vdir/$key" && find . -type f) | while read -r f; do
+            f=${f#./}
+            mkdir -p "$(dirname "$top/$f")"
+            cp "$vdir/$key/$f" "$top/$f"
+        done
+        if [ -f "$vdir/$key.gone" ]; then
+            while read -r f; do rm -f "$top/$f"; done < "$vdir/$key.gone"
+        fi
+    fi
+fi
+if [ "$key" = . ]; then tree="the reference tree"; else tree="variant $key"; fi
 
 {
     echo "/* config.h: target kernel features found by ofedtool's probes. Generated: do not edit. */"
@@ -207,5 +258,5 @@ done < "$kit/pinned.list"
     echo "#endif /* _OFEDTOOL_COMPAT_CONFIG_H */"
 } > "$top/compat/config.h.tmp"
 mv "$top/compat/config.h.tmp" "$top/compat/config.h"
-echo "$me: probes for $kver: $(grep -c ' 1$' "$cache/results") present, $(grep -c ' 0$' "$cache/results") absent"
+echo "$me: probes for $kver: $(grep -c ' 1$' "$cache/results") present, $(grep -c ' 0$' "$cache/results") absent; building $tree"
 """
