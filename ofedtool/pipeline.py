@@ -222,8 +222,7 @@ def _build(session: Session, sel: Selection, opts: BuildOptions, inp: Inputs, pa
     record.write(g.out)
     packages = None
     if package is not None and ok:
-        from .package import package as make_packages
-        packages = make_packages(g.out, package_dir or default_package_dir(g.out), package, session.cache)
+        packages = _packages(g.out, package_dir, package, session)
     return Built(inp, g, res, record, packages, verdict)
 
 
@@ -283,11 +282,15 @@ def default_package_dir(tree: Path) -> Path:
 def package(tree: Path, out: Path | None, opts, session: Session) -> dict:
     """DKMS, RPM and Debian packages from a built tree (ofedtool/package). The DKMS tree carries
     the variants for the release's other kernels (release_variants)."""
+    return _packages(tree, out, opts, session)
+
+
+def _packages(tree: Path, out: Path | None, opts, session: Session) -> dict:
     import tempfile
     from .package import package as make_packages
     with tempfile.TemporaryDirectory(prefix="ofedtool-variants-") as tmp:
-        variants = release_variants(session, Path(tree), Path(tmp))
-        return make_packages(tree, out or default_package_dir(tree), replace(opts, variant_trees=variants), session.cache)
+        return make_packages(tree, out or default_package_dir(tree), opts, session.cache,
+                             (lambda t: release_variants(session, t, Path(tmp))) if opts.variants else None)
 
 
 def release_variants(session: Session, tree: Path, work: Path) -> dict[str, Path]:

@@ -64,14 +64,12 @@ def run_release(session, req: ReleaseRequest) -> dict:
     opts = Options(formats=list(req.formats), name=req.name, counter=req.counter, sign_key=req.sign_key,
                    sign_cert=req.sign_cert, conflicts=list(req.conflicts))
     summaries = {}
-    from dataclasses import replace
     from .pipeline import release_variants
     for t in targets:
         with ui.stage("release", f"packages for {t['target']}"):
             # the DKMS package builds on every kernel of the target's release (variants)
-            variants = release_variants(session, Path(t["output"]), work / "variants" / t["target"])
-            res = package(Path(t["output"]), work / "packages" / t["target"], replace(opts, variant_trees=variants),
-                          session.cache)
+            res = package(Path(t["output"]), work / "packages" / t["target"], opts, session.cache,
+                          lambda tree, t=t: release_variants(session, tree, work / "variants" / t["target"]))
         summaries[t["target"]] = res
         version = version or res.get("version")
     name = f"{req.name}-{version}"

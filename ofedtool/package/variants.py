@@ -69,7 +69,9 @@ def plan(reference: Path, ref_manifest: Manifest, others: dict[str, Path]) -> Pl
     for tid, (path, m) in manifests.items():
         missing = [p.name for p in pinned if p.name not in m.features]
         if missing:
-            raise OfedError(f"tree {path} has no answer for {missing[0]}: regenerate it with this ofedtool")
+            raise OfedError(f"the tree for {tid} ({path}) has no answer for {missing[0]}, on which another kernel's "
+                            "tree is decided: it predates this ofedtool's rules; regenerate it (or package with "
+                            "--no-variants)")
         values = tuple(bool(m.features[p.name]) for p in pinned)
         files = ref_files if tid == ref_manifest.target_id else _contents(path, m)
         changed = {r: b for r, b in files.items() if ref_files.get(r) != b}
