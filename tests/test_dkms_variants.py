@@ -150,3 +150,17 @@ def test_a_variant_from_another_x_is_refused(tmp_path):
     with pytest.raises(OfedError, match="the variants of one package come from one X"):
         variants.plan(ref, Manifest.read(ref), {"debian-12-6.12": other})
     shutil.rmtree(other)
+
+
+def test_a_kernel_whose_config_builds_other_modules_gets_no_variant(tmp_path):
+    """Debian 12's cloud flavour builds 17 of the stack's 32 modules: its tree differs in Kbuild
+    by its config, not by a feature, so it is left out (named), not refused."""
+    ref = _tree(tmp_path / "a", "debian-12", False, False, {"Kbuild": "obj-m += a/ b/\n"})
+    cloud = _tree(tmp_path / "b", "debian-12-cloud", False, False, {"Kbuild": "obj-m += a/\n"})
+    d = json.loads((cloud / "manifest.json").read_text())
+    gone = d["modules"].pop()["name"]
+    Manifest.from_dict(d).write(cloud)
+    plan = variants.plan(ref, Manifest.read(ref), {"debian-12-cloud": cloud})
+    assert [(v.key, v.targets) for v in plan.variants] == [(".", ("debian-12",))]
+    assert plan.skipped["debian-12-cloud"].startswith(f"its config builds {len(d['modules'])} of the "
+                                                      f"{len(d['modules']) + 1} modules (not {gone})")

@@ -47,6 +47,8 @@ def stage_tree(pkg: Package, dest: Path) -> Path:
     write_kit(dest / "probekit", kit_probes(pkg.tree.manifest), plan.pinned, pkg.name,
               fixed_features(pkg.tree.manifest), release_of(pkg.tree.manifest.target.get("id")),
               _SRCARCH.get(target_info(pkg.tree)["arch"] or "amd64", "x86"), _variants.variants_list(plan))
+    for tid, why in plan.skipped.items():
+        ui.warn(f"[package] dkms: no variant for {tid}: {why}; there the kit builds the tree whose features it has")
     lost = [m.name for m in pkg.tree.modules if m.name not in plan.modules]
     if lost:
         ui.warn(f"[package] dkms: {', '.join(lost)} not built for every kernel of the release "

@@ -11,7 +11,7 @@ kit picks the one whose values the node's kernel has (no spatch on the node).
 from __future__ import annotations
 
 import shutil
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import OfedError
@@ -40,6 +40,10 @@ class Plan:
     pinned: list[Pinned]       # the deciding features, with the reference's values
     variants: list[Variant]    # the reference first
     modules: tuple[str, ...]   # built by every variant: what dkms.conf can list
+    # target id -> why no variant carries it: its kernel's config builds other modules (Debian 12's
+    # cloud flavour lacks 15 of the stack's), a difference no probe tells apart; there the kit
+    # builds the tree whose features it has, as a package without variants did
+    skipped: dict[str, str] = field(default_factory=dict)
 
 
 def _contents(tree: Path, manifest: Manifest) -> dict[str, bytes]:
@@ -51,11 +55,19 @@ def _contents(tree: Path, manifest: Manifest) -> dict[str, bytes]:
 def plan(reference: Path, ref_manifest: Manifest, others: dict[str, Path]) -> Plan:
     """others: target id -> a tree generated from the same X for that kernel of the release."""
     manifests = {ref_manifest.target_id: (reference, ref_manifest)}
+    skipped: dict[str, str] = {}
+    mine = [x.name for x in ref_manifest.modules]
     for tid, path in others.items():
         m = Manifest.read(path)
         if m.source_version != ref_manifest.source_version:
             raise OfedError(f"tree {path} is from {m.source_version}, the reference from "
                             f"{ref_manifest.source_version}: the variants of one package come from one X")
+        theirs = [x.name for x in m.modules]
+        if theirs != mine:
+            lost = [n for n in mine if n not in theirs]
+            skipped[tid] = (f"its config builds {len(theirs)} of the {len(mine)} modules"
+                            + (f" (not {', '.join(lost[:4])}{', ...' if len(lost) > 4 else ''})" if lost else ""))
+            continue
         manifests[tid] = (path, m)
     # The union: a feature that decides one tree's source tells the trees apart.
     by_name: dict[str, Pinned] = {}
@@ -93,7 +105,7 @@ def plan(reference: Path, ref_manifest: Manifest, others: dict[str, Path]) -> Pl
     common = set(x.name for x in ref_manifest.modules)
     for _, m in manifests.values():
         common &= {x.name for x in m.modules}
-    return Plan(pinned, variants, tuple(x.name for x in ref_manifest.modules if x.name in common))
+    return Plan(pinned, variants, tuple(x.name for x in ref_manifest.modules if x.name in common), skipped)
 
 
 def write(plan: Plan, dest: Path) -> list[str]:
