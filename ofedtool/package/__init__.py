@@ -109,7 +109,9 @@ def _make(pkg, tree, opts: Options, out: Path, made: dict[str, list[str]], epoch
             made["dkms"] = [d.tarball.name, d.conf.name]
         if "rpm" in opts.formats:
             from . import rpm
-            r = rpm.build(pkg, out, work, d.tarball, opts.conflicts, opts.obsoletes, opts.kernel_requires)
+            from .common import conflicts
+            r = rpm.build(pkg, out, work, d.tarball, conflicts(pkg.tree.manifest, "rpm", opts.conflicts),
+                          opts.obsoletes, opts.kernel_requires)
             made["rpm"] = [r.srpm.name, *(p.name for p in r.rpms), r.spec.name, r.rpmlintrc.name]
         if "deb" in opts.formats:
             from . import deb

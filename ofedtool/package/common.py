@@ -319,7 +319,30 @@ def packager() -> tuple[str, bool]:
 
 
 _KINDS = (("core", "the RDMA core"), ("sw", "the software RDMA drivers"), ("hw", "the RDMA hardware drivers"),
-          ("ulp", "the upper-layer protocols"), ("user", "the in-kernel RDMA users"))
+          ("ulp", "the upper-layer protocols"), ("user", "the in-kernel RDMA users"),
+          ("net", "the network drivers they bind to, which replace the distro's own (mlx5_core is also "
+                  "the mlx5 Ethernet driver)"))
+
+# The other vendor stacks that install a network driver of the same name (mlnx-en: NVIDIA's
+# Ethernet-only mlx5_core), conflicting only where we ship one: per format, as each spells them.
+NETDEV_CONFLICTS = {"rpm": ("mlnx-en", "kmod-mlnx-en"), "deb": ("mlnx-en-dkms",)}
+
+
+def replaced_netdevs(manifest: Manifest) -> list[str]:
+    """Network drivers of the tree built from X (mlx5_core, mlxfw): installing it replaces the
+    distro's, the Ethernet driver included."""
+    return [m.name for m in manifest.modules if m.cls == "net" and m.rule == "upstream"]
+
+
+def conflicts(manifest: Manifest, fmt: str, base) -> list[str]:
+    """The package's conflicts: the OFED stacks always, the netdev stacks where we ship a netdev."""
+    extra = NETDEV_CONFLICTS[fmt] if replaced_netdevs(manifest) else ()
+    return list(dict.fromkeys([*base, *extra]))
+
+
+def describe_rules(manifest: Manifest) -> str:
+    """The --rule choices in words ("mlx5: rule upstream (...)"), empty without one."""
+    return "; ".join(f"{r['name']}: rule {r['rule']} ({r['why']})" for r in manifest.rules)
 
 
 def describe_modules(manifest: Manifest) -> str:
@@ -335,7 +358,9 @@ def describe_modules(manifest: Manifest) -> str:
     other = [m.name for m in mods if m.cls not in {c for c, _ in _KINDS}]
     if other:
         parts.append(f"the modules {', '.join(other)}")
-    return ", ".join(parts[:-1]) + (" and " if len(parts) > 1 else "") + parts[-1] if parts else "no modules"
+    text = ", ".join(parts[:-1]) + (" and " if len(parts) > 1 else "") + parts[-1] if parts else "no modules"
+    rules = describe_rules(manifest)
+    return f"{text} [{rules}]" if rules else text
 
 
 def private_tmp(prefix: str) -> tempfile.TemporaryDirectory:
