@@ -46,9 +46,10 @@ class CheckRequest:
     ccache: bool | None = None
     conformance: bool = False        # vmtest --conformance: rdma-core's suite, inbox vs ours vs X
     leave: tuple[str, ...] = ()     # --leave, for every target
+    rules: tuple[tuple[str, str], ...] = ()   # --rule, for every target
 
     def selection(self, target: str) -> Selection:
-        return Selection(target, self.from_, self.modules, self.source, self.git_url, self.leave)
+        return Selection(target, self.from_, self.modules, self.source, self.git_url, self.leave, self.rules)
 
 
 def targets_of(req: CheckRequest) -> list[str]:

@@ -23,7 +23,7 @@ from .errors import Failed, OfedError
 from .fsutil import check_output
 from .fetch.headers import BuildTree, fetch_headers, is_local
 from .fetch.kbuild import KernelTree, config_values, inspect
-from .modules import Catalog, Module, in_source, load_catalog, select
+from .modules import Catalog, Module, RuleChoice, choose_rules, in_source, load_catalog, select
 from .fetch.sources import SourceTree, fetch_source
 
 if TYPE_CHECKING:
@@ -43,6 +43,7 @@ class Inputs:
     ktree: KernelTree | None = None  # the kernel build tree, inspected once per run
     exporters: SourceIndex | None = None   # the target source's exporter index (the ABI gate)
     no_exporters: str = ""                 # why there is none
+    rules: tuple[RuleChoice, ...] = ()     # the rule of each choice (mlx5) for this pair, and why
 
 
 def parse_leave(text: str | None) -> tuple[str, ...]:
@@ -72,20 +73,27 @@ def require_jobs(jobs: int) -> int:
     return jobs
 
 
-def resolve_and_fetch(session: Session, sel: Selection, output: Path | None = None) -> Inputs:
+def resolve_and_fetch(session: Session, sel: Selection, output: Path | None = None, measure: bool = False) -> Inputs:
     # Resolve everything that can be checked locally before any download.
     spec = parse_from(sel.from_)
     if is_local(sel.kernel):
         from .fetch.headers import local
         local.fetch(sel.kernel)  # a wrong path fails now, not after a 146 MiB source download
     target = None if is_local(sel.kernel) else resolve_target(sel.kernel)
-    cat = load_catalog()
-    modules = apply_leave(select(cat, sel.modules), sel.leave)
+    cat, rules = choose_rules(load_catalog(), sel.rules, spec.series,
+                              target.id if target else None, measure)
+    selected = select(cat, sel.modules)
+    # A choice none of whose members is selected (--modules core,rxe) decides nothing here.
+    names = {m.name for m in selected}
+    rules = tuple(r for r in rules if r.name not in cat.choices or names & set(cat.choices[r.name].modules))
+    modules = apply_leave(selected, sel.leave)
     if output is not None:
         check_output(output)  # a foreign -o is refused before any download
     ui.info(f"[resolve] --from {sel.from_} → {spec.series}{'.' + str(spec.sublevel) if spec.sublevel is not None else ' (newest)'}; "
             f"--kernel {sel.kernel} → {target.id if target else sel.kernel}; "
             f"modules: {', '.join(m.name for m in modules)}")
+    for r in rules:
+        ui.info(f"[resolve] --rule {r.name}={r.rule}: {r.why}")
     with ui.stage("fetch", "upstream source and target build tree"):
         src = fetch_source(session.cache, spec, sel.source, sel.git_url, session.offline)
         _, build = fetch_headers(session.cache, sel.kernel, session.offline)
@@ -108,7 +116,8 @@ def resolve_and_fetch(session: Session, sel: Selection, output: Path | None = No
         with ui.stage("fetch", f"{target.id}'s own source for the ULPs"):
             ysrc = fetch_target_source(session.cache, target, hv, session.offline)
     exporters, why = _exporters(session, target, ktree, cat, hv if target else None)
-    return Inputs(src, build, cat, modules, target.id if target else "local", ysrc, skipped, sel.leave, ktree, exporters, why)
+    return Inputs(src, build, cat, modules, target.id if target else "local", ysrc, skipped, sel.leave, ktree,
+                  exporters, why, rules)
 
 
 def _exporters(session: Session, target, ktree: KernelTree, cat: Catalog,
@@ -136,8 +145,12 @@ def buildable(modules: list[Module], build: BuildTree) -> tuple[list[Module], di
     for m in modules:
         # An empty value switches a directory sibling off; it is no condition on the target.
         missing = [k for k, v in m.kconfig if v and config.get(k) not in ("m", "y")]
-        if m.rule == "target" and missing:
+        needs = [d for d in m.depends if d in skipped]
+        if (m.rule == "target" or m.target_config) and missing:
             skipped[m.name] = f"CONFIG_{missing[0]} is not set in {build.release}'s config"
+        elif needs:
+            # X's mlx5_ib without X's mlx5_core would bind to nothing (catalog order: deps first)
+            skipped[m.name] = f"it needs {needs[0]}, which is not built ({skipped[needs[0]]})"
         else:
             keep.append(m)
     return keep, skipped
@@ -167,7 +180,8 @@ def _generate_tree(session: Session, sel: Selection, opts: BuildOptions, inp: In
     """The backported (or, pristine, the unadapted) tree, for a caller holding the output's lock."""
     from .adapt.generate import generate as _generate
     return _generate(session.cache, inp.source, inp.build, inp.catalog, inp.modules, out or output_dir(opts, inp),
-                     opts.jobs, inp.target_id, inp.target_source, inp.skipped, pristine=pristine, ktree=inp.ktree)
+                     opts.jobs, inp.target_id, inp.target_source, inp.skipped, pristine=pristine, ktree=inp.ktree,
+                     rules=[r.as_dict() for r in inp.rules])
 
 
 @dataclass(frozen=True)
@@ -222,8 +236,7 @@ def _build(session: Session, sel: Selection, opts: BuildOptions, inp: Inputs, pa
     record.write(g.out)
     packages = None
     if package is not None and ok:
-        from .package import package as make_packages
-        packages = make_packages(g.out, package_dir or default_package_dir(g.out), package, session.cache)
+        packages = _packages(g.out, package_dir, package, session)
     return Built(inp, g, res, record, packages, verdict)
 
 
@@ -259,7 +272,7 @@ def gap(session: Session, sel: Selection, opts: BuildOptions) -> Gap:
     """The same plan as build without the adaptation steps, compiled with make -k, errors by API."""
     from .fsutil import output_lock
     require_jobs(opts.jobs)
-    inp = resolve_and_fetch(session, sel, opts.output)
+    inp = resolve_and_fetch(session, sel, opts.output, measure=True)
     out = opts.output or Path(str(output_dir(opts, inp)) + "_gap")
     with output_lock(out):
         return _gap(session, sel, opts, inp, out)
@@ -281,9 +294,45 @@ def default_package_dir(tree: Path) -> Path:
 
 
 def package(tree: Path, out: Path | None, opts, session: Session) -> dict:
-    """DKMS, RPM and Debian packages from a built tree (ofedtool/package)."""
+    """DKMS, RPM and Debian packages from a built tree (ofedtool/package). The DKMS tree carries
+    the variants for the release's other kernels (release_variants)."""
+    return _packages(tree, out, opts, session)
+
+
+def _packages(tree: Path, out: Path | None, opts, session: Session) -> dict:
+    import tempfile
     from .package import package as make_packages
-    return make_packages(tree, out or default_package_dir(tree), opts, session.cache)
+    with tempfile.TemporaryDirectory(prefix="ofedtool-variants-") as tmp:
+        return make_packages(tree, out or default_package_dir(tree), opts, session.cache,
+                             (lambda t: release_variants(session, t, Path(tmp))) if opts.variants else None)
+
+
+def release_variants(session: Session, tree: Path, work: Path) -> dict[str, Path]:
+    """The tree generated from the same X, modules and --leave for each other catalog kernel of
+    the tree's distro release (Debian 12's 6.1 tree: its cloud and rt flavours and
+    bookworm-security's 6.12), under work/<target>; {} for a local kernel dir. Generated only,
+    never compiled: the DKMS package ships the differences, the node compiles them."""
+    from .catalog import release_targets
+    from .package.common import load_tree
+    built = load_tree(tree)
+    m = built.manifest
+    siblings = release_targets(m.target_id)[1:]
+    out: dict[str, Path] = {}
+    if not siblings:
+        return out
+    src = m.source
+    with ui.stage("package", f"DKMS variants for {', '.join(t.id for t in siblings)}"):
+        for t in siblings:
+            sel = Selection(kernel=t.id, from_=m.source_version, modules=",".join(x.name for x in m.modules),
+                            source=src.get("provider", DEFAULT_SOURCE), git_url=src.get("url"),
+                            leave=tuple(built.left))
+            try:
+                g = generate(session, sel, BuildOptions(output=work / t.id))
+            except OfedError as e:
+                raise OfedError(f"the DKMS package covers every kernel of its release, and {t.id}'s tree "
+                                f"cannot be generated: {e}") from None
+            out[t.id] = Path(g.out)
+    return out
 
 
 # ---------------------------------------------------------------- vmtest, check, release

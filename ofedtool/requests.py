@@ -26,6 +26,7 @@ class Selection:
     source: str = DEFAULT_SOURCE
     git_url: str | None = None
     leave: tuple[str, ...] = ()    # distro modules left to the distro (pipeline.parse_leave's names)
+    rules: tuple[tuple[str, str], ...] = ()   # --rule NAME=upstream|target (modules.parse_rules)
 
     @property
     def whole_stack(self) -> bool:
@@ -36,7 +37,8 @@ class Selection:
         """The same selection as `ofedtool build` options (check's child processes)."""
         return ["--kernel", self.kernel, "--from", self.from_, "--modules", self.modules,
                 "--source", self.source, *(["--git-url", self.git_url] if self.git_url else []),
-                *(["--leave", ",".join(self.leave)] if self.leave else [])]
+                *(["--leave", ",".join(self.leave)] if self.leave else []),
+                *(["--rule", ",".join(f"{n}={r}" for n, r in self.rules)] if self.rules else [])]
 
 
 @dataclass(frozen=True)

@@ -97,6 +97,7 @@ class Manifest:
     probes: dict                     # tree_id, results
     compat: dict                     # active, absent
     off: list = field(default_factory=list)  # features switched off per module (modules.toml off)
+    rules: list = field(default_factory=list)  # --rule choices (modules.RuleChoice.as_dict) and why
 
     @property
     def target_id(self) -> str:
@@ -126,7 +127,7 @@ class Manifest:
                 "target_source": self.target_source, "skipped": self.skipped, "shims": self.shims,
                 "patches": self.patches, "smpl": self.smpl, "probes": self.probes, "compat": self.compat,
                 # only where a feature is off: a tree without one keeps the bytes it had
-                **({"off": self.off} if self.off else {})}
+                **({"off": self.off} if self.off else {}), **({"rules": self.rules} if self.rules else {})}
 
     def write(self, tree: Path) -> None:
         (Path(tree) / "manifest.json").write_text(dumps(self.as_dict()))
@@ -136,7 +137,7 @@ class Manifest:
         mods = tuple(ModuleEntry(m["name"], m["dir"], m["rule"], m["class"]) for m in d["modules"])
         return cls(d["ofedtool"], d["inputs"], d["source"], d["target"], mods, tuple(d["copied"]),
                    d.get("target_source"), d.get("skipped", {}), d.get("shims", []), d.get("patches", []),
-                   d.get("smpl", []), d["probes"], d["compat"], d.get("off", []))
+                   d.get("smpl", []), d["probes"], d["compat"], d.get("off", []), d.get("rules", []))
 
     @classmethod
     def read(cls, tree: Path) -> Manifest:

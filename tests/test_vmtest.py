@@ -218,3 +218,29 @@ def test_nvmeof_over_siw_is_skipped_where_the_targets_nvmet_rdma_would_warn(tmp_
     new = tmp_path / "new.c"
     new.write_text(old.read_text().replace("\t\tflush_scheduled_work();\n\t}", "\t\tflush_workqueue(nvmet_wq);\n\t}"))
     assert iwarp_flush_warning(new) == "" and iwarp_flush_warning(tmp_path / "absent.c") == ""
+
+
+def test_drivers_step_reads_what_each_module_registered(tmp_path):
+    """The guest's drivers step, run by sh over a made-up /sys/module: a module with a device
+    table passes only with a driver on each of its buses, and the failure names the module."""
+    from ofedtool.prove.vmtest import render_init
+    script = render_init(release="6.12.118+deb13-amd64", ip="10.0.2.15", gid=_gid("10.0.2.15"),
+                         ours=[("mlx5_core", "ab")], inbox=[], load=[], load_names=[], siw=[], ulp=None,
+                         ulp_load=[], loaded_names=set(), sig=None, all_load=["updates/ofed/mlx5_core.ko"],
+                         all_names=["mlx5_core", "mlx5_ib"], nvmeof=[], srp=[], iser=[], nfsrdma=[],
+                         nvmeof_siw_skip="", unload=[], drivers=[("mlx5_core", ["auxiliary", "pci"]),
+                                                                 ("mlx5_ib", ["auxiliary"])])
+    block = script[script.index('bad=""; seen=""'):]
+    block = block[:block.index("\n", block.index("mark drivers"))]
+    sysmod = tmp_path / "sys"
+    for d in ("mlx5_core/drivers/pci:mlx5_core", "mlx5_core/drivers/auxiliary:mlx5_core.eth", "mlx5_ib/drivers"):
+        (sysmod / d).mkdir(parents=True)
+
+    def run() -> str:
+        sh = 'mark() { echo "$1 $2 $3"; }\n' + block.replace("/sys/module", str(sysmod))
+        return subprocess.run(["sh", "-c", sh], capture_output=True, text=True, check=True).stdout.strip()
+    assert run() == "drivers FAIL mlx5_ib: no auxiliary driver registered;"
+    (sysmod / "mlx5_ib/drivers/auxiliary:mlx5_ib.rdma").mkdir()
+    out = run()
+    assert out == ("drivers PASS mlx5_core: auxiliary:mlx5_core.eth; mlx5_core: pci:mlx5_core; "
+                   "mlx5_ib: auxiliary:mlx5_ib.rdma;")

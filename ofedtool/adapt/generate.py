@@ -77,7 +77,10 @@ def _copy_sources(src: SourceTree, ysrc: SourceTree | None, cat: Catalog, module
     """X's code for upstream-rule modules and the shared headers, Y's own code for target-rule
     modules (ULPs). Returns the copied paths of X (the ones backports/patches may touch)."""
     copied = []
-    for rel in sorted({m.dir for m in modules if m.rule == "upstream"}) + list(cat.include_paths):
+    # X's own headers of an upstream-rule module (include/linux/mlx5) shadow the target's, as
+    # include/rdma does; only then: the target-rule mlx5_ib keeps the target's mlx5 headers.
+    extra = sorted({i for m in modules if m.rule == "upstream" for i in m.includes} - set(cat.include_paths))
+    for rel in sorted({m.dir for m in modules if m.rule == "upstream"}) + list(cat.include_paths) + extra:
         if _copy(src.path, rel, dst):
             copied.append(rel)
     for m in modules:
@@ -141,11 +144,12 @@ def _patches_for(tree: Path, copied: list[str]) -> list[Path]:
 
 def generate(cache, src: SourceTree, build: BuildTree, cat: Catalog, modules: list[Module],
              out: Path, jobs: int, target_id: str | None = None, ysrc: SourceTree | None = None,
-             skipped: dict[str, str] | None = None, pristine: bool = False, ktree=None) -> Generated:
+             skipped: dict[str, str] | None = None, pristine: bool = False, ktree=None,
+             rules: list[dict] | None = None) -> Generated:
     """pristine: the sources as copied, nothing adapted (no patches, SmPL, shims, compat headers;
     compat.h is empty) — for `ofedtool gap`, which measures what the adaptation has to cover."""
     out = check_output(out)  # a foreign directory is refused before any work, and again at the swap
-    key = inputs_key(src, build, modules, ysrc, skipped)
+    key = inputs_key(src, build, modules, ysrc, skipped, rules)
     same = _unchanged(out, key)
     if same is not None:
         # Nothing that decides the tree changed: keep it as it is, so kbuild's own
@@ -179,6 +183,7 @@ def generate(cache, src: SourceTree, build: BuildTree, cat: Catalog, modules: li
                 target_source=ysrc.manifest() if ysrc else None,
                 skipped=dict(sorted((skipped or {}).items())),
                 probes={"tree_id": run.tree_id, "results": features},
+                rules=list(rules or []),
                 **parts,
             )
             manifest.write(tmp)
@@ -417,13 +422,16 @@ def _source_words(tree: Path) -> set[str]:
 
 
 def inputs_key(src: SourceTree, build: BuildTree, modules: list[Module], ysrc: SourceTree | None,
-               skipped: dict[str, str] | None) -> str:
+               skipped: dict[str, str] | None, rules: list[dict] | None = None) -> str:
     """Content address of everything that decides the generated tree: the sources' provenance,
     the target tree's identity, the selection, and every file of backports/ and recipes/."""
     h = hashlib.sha256()
     ident = {"ofedtool": __version__, "src": src.manifest(), "ysrc": ysrc.manifest() if ysrc else None,
              "tree": tree_id(build.build_dir), "release": build.release,
              "modules": [m.name for m in modules], "skipped": skipped or {}}
+    if rules:
+        # only where a choice applies: other selections' keys, and trees, stay as they were
+        ident["rules"] = {r["name"]: r["rule"] for r in rules}
     if build.toolchain:
         # The probes ran with it (only when set: other targets' keys, and trees, stay as they were)
         ident["toolchain"] = build.toolchain.root.name

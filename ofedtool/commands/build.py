@@ -36,6 +36,8 @@ def text(b: pipeline.Built) -> str:
                     f"{m.hazards:>4} {m.warnings:>4}  {m.vermagic or '-'}")
     for name, why in inp.skipped.items():
         rows.append(f"{name:<{w}} {'skipped':<7} {why}")
+    for r in g.manifest.rules:
+        rows.append(f"rule {r['name']}: {r['rule']} ({r['why']})")
     for o in g.manifest.off:
         rows.append(f"{o['module']}: built without {o['config']} (switched off: {o['why']})")
     for d in [d for d in res.diagnostics if d.kind != "warning"][:20]:

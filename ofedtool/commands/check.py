@@ -7,6 +7,7 @@ from pathlib import Path
 from .. import pipeline
 from ..errors import OfedError
 from ..matrix import CheckRequest
+from ..modules import parse_rules
 from .options import add_ccache, add_jobs, add_selection, kernels, leave, session
 
 
@@ -25,7 +26,8 @@ def request(args) -> CheckRequest:
     if args.conformance and not args.vmtest:
         raise OfedError("--conformance needs --vmtest (the suite runs in the vmtest guests)")
     return CheckRequest(args.from_, kernels(args), args.all, args.modules, args.source, args.git_url, args.jobs,
-                        args.output, args.vmtest, args.ccache, args.conformance, leave(args))
+                        args.output, args.vmtest, args.ccache, args.conformance, leave(args),
+                        parse_rules(args.rule))
 
 
 def run(args, cache) -> dict:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from ..modules import parse_rules
 from ..pipeline import (DEFAULT_JOBS, DEFAULT_MODULES, DEFAULT_SOURCE, SOURCES, BuildOptions, Selection, Session,
                         parse_leave)
 
@@ -30,6 +31,10 @@ def add_selection(p, many: bool = False, kernel_required: bool = True) -> None:
     p.add_argument("--leave", default="", metavar="MOD[,MOD]",
                    help="distro modules importing from ours that are not rebuilt: the build passes with "
                         "them, and the packages blacklist them in modprobe.d (they would not load)")
+    p.add_argument("--rule", default="", metavar="NAME=upstream|target[,...]",
+                   help="for a driver both rules can build (mlx5: mlx5_core, mlxfw, mlx5_ib): X's code "
+                        "(upstream) or the distro's with verb shims (target); default: upstream where the "
+                        "rules carry it for this pair, else target (said in the build summary)")
     add_source(p)
 
 
@@ -57,7 +62,8 @@ def session(args, cache) -> Session:
 
 
 def selection(args, kernel: str | None = None) -> Selection:
-    return Selection(kernel or args.kernel, args.from_, args.modules, args.source, args.git_url, leave(args))
+    return Selection(kernel or args.kernel, args.from_, args.modules, args.source, args.git_url, leave(args),
+                     parse_rules(getattr(args, "rule", "")))
 
 
 def leave(args) -> tuple[str, ...]:

@@ -89,6 +89,8 @@ class Package:
     kernel_dir: Path | None  # the target's build tree (sign-file), when found
     strip: str | None = None  # the built-with toolchain's strip (find_strip); None: the host's
     shipped_kos: dict[str, Path] = field(default_factory=dict)  # module name -> stripped (signed) copy
+    # target id -> the tree generated from the same X for another kernel of the release (DKMS variants)
+    variant_trees: dict[str, Path] = field(default_factory=dict)
     signer: str | None = None
 
     @property
@@ -217,16 +219,23 @@ def _tarinfo(name: str, kind: bytes, mode: int, epoch: int) -> tarfile.TarInfo:
     return ti
 
 
-def copy_sources(tree: Path, dest: Path) -> list[str]:
-    """The tree's source files (no build products) into dest; returns their relative paths."""
+def source_files(tree: Path) -> list[str]:
+    """The tree's source files (no build products), as sorted relative paths."""
     out = []
     for path in sorted(tree.rglob("*")):
         rel = path.relative_to(tree)
         if path.is_dir() or _PRODUCTS.search(path.name) or rel.parts[0] in ("packages",):
             continue
-        (dest / rel).parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(path, dest / rel)
         out.append(rel.as_posix())
+    return out
+
+
+def copy_sources(tree: Path, dest: Path) -> list[str]:
+    """The tree's source files (no build products) into dest; returns their relative paths."""
+    out = source_files(tree)
+    for rel in out:
+        (dest / rel).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(tree / rel, dest / rel)
     return out
 
 
@@ -310,7 +319,30 @@ def packager() -> tuple[str, bool]:
 
 
 _KINDS = (("core", "the RDMA core"), ("sw", "the software RDMA drivers"), ("hw", "the RDMA hardware drivers"),
-          ("ulp", "the upper-layer protocols"), ("user", "the in-kernel RDMA users"))
+          ("ulp", "the upper-layer protocols"), ("user", "the in-kernel RDMA users"),
+          ("net", "the network drivers they bind to, which replace the distro's own (mlx5_core is also "
+                  "the mlx5 Ethernet driver)"))
+
+# The other vendor stacks that install a network driver of the same name (mlnx-en: NVIDIA's
+# Ethernet-only mlx5_core), conflicting only where we ship one: per format, as each spells them.
+NETDEV_CONFLICTS = {"rpm": ("mlnx-en", "kmod-mlnx-en"), "deb": ("mlnx-en-dkms",)}
+
+
+def replaced_netdevs(manifest: Manifest) -> list[str]:
+    """Network drivers of the tree built from X (mlx5_core, mlxfw): installing it replaces the
+    distro's, the Ethernet driver included."""
+    return [m.name for m in manifest.modules if m.cls == "net" and m.rule == "upstream"]
+
+
+def conflicts(manifest: Manifest, fmt: str, base) -> list[str]:
+    """The package's conflicts: the OFED stacks always, the netdev stacks where we ship a netdev."""
+    extra = NETDEV_CONFLICTS[fmt] if replaced_netdevs(manifest) else ()
+    return list(dict.fromkeys([*base, *extra]))
+
+
+def describe_rules(manifest: Manifest) -> str:
+    """The --rule choices in words ("mlx5: rule upstream (...)"), empty without one."""
+    return "; ".join(f"{r['name']}: rule {r['rule']} ({r['why']})" for r in manifest.rules)
 
 
 def describe_modules(manifest: Manifest) -> str:
@@ -326,7 +358,9 @@ def describe_modules(manifest: Manifest) -> str:
     other = [m.name for m in mods if m.cls not in {c for c, _ in _KINDS}]
     if other:
         parts.append(f"the modules {', '.join(other)}")
-    return ", ".join(parts[:-1]) + (" and " if len(parts) > 1 else "") + parts[-1] if parts else "no modules"
+    text = ", ".join(parts[:-1]) + (" and " if len(parts) > 1 else "") + parts[-1] if parts else "no modules"
+    rules = describe_rules(manifest)
+    return f"{text} [{rules}]" if rules else text
 
 
 def private_tmp(prefix: str) -> tempfile.TemporaryDirectory:

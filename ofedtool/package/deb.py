@@ -42,7 +42,7 @@ def build(pkg: Package, out: Path, work: Path, dkms_tree: Path) -> DebOutput:
     shutil.copytree(dkms_tree, root / "usr" / "src" / f"{pkg.name}-{pkg.version}", symlinks=True)
     conffiles = _modprobe_conf(pkg, root, dkms_tree / f"{pkg.name}.modprobe.conf")
     return _build(pkg, out, root, f"{pkg.name}-dkms", "all", depends="dkms (>= 3.0)",
-                  conflicts="mlnx-ofed-kernel-dkms",
+                  conflicts=_conflicts(pkg, "mlnx-ofed-kernel-dkms"),
                   summary=f"upstream Linux RDMA stack {pkg.tree.source_version} for Linux {info['series']}.y (DKMS source)",
                   description=_description(pkg, info["series"]), scripts=("postinst", "prerm"), conffiles=conffiles)
 
@@ -85,7 +85,7 @@ def build_modules(pkg: Package, out: Path, work: Path) -> DebOutput:
             f"RDMA modules. Modules are {signature_state(pkg)}.")
     return _build(pkg, out, root, f"{pkg.name}-modules-{kver}", info["arch"] or "amd64",
                   depends=f"linux-image-{kver} | linux-image-{kver}-unsigned, kmod",
-                  conflicts=f"{pkg.name}-dkms, mlnx-ofed-kernel-dkms",
+                  conflicts=_conflicts(pkg, f"{pkg.name}-dkms", "mlnx-ofed-kernel-dkms"),
                   summary=f"upstream Linux RDMA {pkg.tree.source_version} modules for Linux {kver}",
                   description=_wrap(text), scripts=("postinst", "postrm"), template="modules",
                   conffiles=[f"/etc/depmod.d/{pkg.name}.conf", *_modprobe_conf(pkg, root)],
@@ -110,6 +110,11 @@ def build_dev(pkg: Package, out: Path, work: Path) -> DebOutput:
                   conflicts="mlnx-ofed-kernel-dkms",
                   summary=f"upstream Linux RDMA {pkg.tree.source_version} headers for Linux {kver} modules",
                   description=_wrap(text), scripts=())
+
+
+def _conflicts(pkg: Package, *base: str) -> str:
+    from .common import conflicts
+    return ", ".join(conflicts(pkg.tree.manifest, "deb", base))
 
 
 def _fresh(root: Path) -> Path:

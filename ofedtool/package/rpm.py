@@ -31,7 +31,8 @@ from ..errors import OfedError
 from ..catalog import data_dir
 from ..proc import require
 from ..templates import render
-from .common import Package, deterministic_tar, packager, signature_state, target_info
+from .common import (Package, describe_rules, deterministic_tar, packager, replaced_netdevs, signature_state,
+                     target_info)
 
 DEFAULT_CONFLICTS = ("mlnx-ofa_kernel", "kmod-mlnx-ofa_kernel", "mlnx-ofa_kernel-modules")
 _RPM_ARCH = {"amd64": "x86_64", "arm64": "aarch64", "ppc64el": "ppc64le", "s390x": "s390x"}
@@ -110,6 +111,7 @@ def _build(pkg: Package, out: Path, work: Path, top: Path, dkms_tarball: Path, c
         "kmod.spec.j2", name=pkg.name, upstream=pkg.tree.source_version, counter=pkg.counter,
         release=rpm_release(pkg), kver=kver, module_dir=module_dir, modules=names, target=info["id"],
         signature=signature_state(pkg), signed=bool(pkg.signer), kernel_requires=requires, conflicts=conflicts, obsoletes=obsoletes,
+        netdevs=replaced_netdevs(pkg.tree.manifest), rules=describe_rules(pkg.tree.manifest),
         dkms_tarball=dkms_tarball.name, modules_tarball=modules_tarball, devel_tarball=devel_tarball,
         devel_dir=f"/{devel_dir}", devel_root=f"/{devel.ROOT}", left=pkg.tree.left,
         rpm_arch=_RPM_ARCH.get(info["arch"] or "amd64", "x86_64"),

@@ -28,7 +28,7 @@ from ..errors import Failed, OfedError
 from ..fsutil import check_output, claim_dir, output_lock
 from ..tree import BuiltTree, TargetHeaders, VmStep
 from ..fetch.image import KernelImage
-from ..kmod import build_id, module_name
+from ..kmod import build_id, modinfo, module_name
 from ..kmod import sign as sign_module
 from ..kmod import strip as strip_module
 from .secureboot import Machine
@@ -203,6 +203,21 @@ def iwarp_flush_warning(nvmet_rdma_c: Path) -> str:
     return ""
 
 
+# Buses whose drivers a module registers from its device table, as /sys/module/<name>/drivers
+# lists them (pci:mlx5_core, auxiliary:mlx5_ib.rdma).
+DEVICE_BUSES = ("pci", "auxiliary")
+
+
+def device_buses(ko: Path) -> list[str]:
+    """The buses of a module's device table (its modalias prefixes), sorted."""
+    return sorted({a.split(":", 1)[0] for a in modinfo(ko, "alias").split()} & set(DEVICE_BUSES))
+
+
+def _tree_name(tree: GuestTree, kernel_name: str) -> str:
+    """The tree's module name (nvme-rdma) for the kernel's (nvme_rdma)."""
+    return next(n for n in tree.modules if n.replace("-", "_") == kernel_name)
+
+
 def build_initramfs(image: KernelImage, tree: GuestTree, userland: Userland, out: Path,
                     omit: tuple[str, ...] = (), signing: Signing | None = None, mok: str = "") -> dict:
     """Write out/initramfs.cpio.gz and out/init.sh; returns what went in (for the result)."""
@@ -250,20 +265,25 @@ def build_initramfs(image: KernelImage, tree: GuestTree, userland: Userland, out
     if missing:
         raise OfedError(f"{', '.join(missing)}: no GNU build-id note in the built module; cannot tell ours from inbox")
     inbox_dir = image.modules_dir / "kernel" / "drivers" / "infiniband"
+    # and the distro's copy of every other module we replace (mlx5_core, mlxfw under drivers/net)
+    names = {n for n, _ in ours}
+    others = (p for p in (image.modules_dir / "kernel").rglob("*.ko*")
+              if module_name(str(p)) in names and inbox_dir not in p.parents)
     inbox = sorted((module_name(str(p)), build_id(p), str(p.relative_to(image.modules_dir)))
-                   for p in inbox_dir.rglob("*.ko*"))
+                   for p in [*inbox_dir.rglob("*.ko*"), *others])
     load_names = [module_name(r) for r in load if module_name(r) in tree.modules]
     loaded_names = set(load_names) | ({"siw"} if siw else set()) | ({ulp} if ulp else set())
     all_names = [module_name(r) for r in all_load if module_name(r) in dict(ours)]
     loaded_names |= set(all_names)
     # rmmod order: dependents before what they use, the reverse of the load order.
     unload = list(reversed(all_names))
+    drivers = [(n, buses) for n in all_names if (buses := device_buses(tree.modules[_tree_name(tree, n)]))]
     sig = {"subject": signing.subject, "mok": mok or signing.subject, "unsigned": unsigned} if signing else None
     init = render_init(release=image.release, ip=GUEST_IP, gid=_gid(GUEST_IP), ours=ours, inbox=inbox,
                        load=load, load_names=load_names, siw=siw, ulp=ulp, ulp_load=ulp_load,
                        loaded_names=loaded_names, sig=sig, all_load=all_load, all_names=all_names,
                        nvmeof=nvmeof, srp=srp, iser=iser, nfsrdma=nfsrdma, nvmeof_siw_skip=nvmeof_siw_skip,
-                       unload=unload)
+                       unload=unload, drivers=drivers)
     (out / "init.sh").write_text(init)
     entries.append(cpio.file("init", init.encode(), 0o755))
     (out / "initramfs.cpio.gz").write_bytes(cpio.initramfs(entries))

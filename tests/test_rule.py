@@ -1,0 +1,146 @@
+"""--rule NAME=upstream|target: which rule builds a driver both rules can build (mlx5), offline
+and in seconds, on the real catalog (backports/modules.toml) and a fake kernel build tree
+(tests/fakekernel.py)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+import fakekernel
+from conftest import error_line, run_cli
+from ofedtool import pipeline
+from ofedtool.adapt.generate import _copy_sources
+from ofedtool.errors import OfedError
+from ofedtool.fetch.headers import BuildTree
+from ofedtool.fetch.sources import SourceTree
+from ofedtool.modules import choose_rules, load_catalog, parse_rules, select
+
+
+def _carried() -> tuple[str, str]:
+    """One pair the catalog carries X's mlx5 onto, as the data says (not written here)."""
+    c = load_catalog().choices["mlx5"]
+    series = sorted(c.carried)[0]
+    return series, c.carried[series][0]
+
+
+def _rules_of(cat, spec="mlx5"):
+    return {m.name: m.rule for m in select(cat, spec)}
+
+
+def test_parse_rules():
+    assert parse_rules("mlx5=target") == (("mlx5", "target"),)
+    assert parse_rules(" mlx5 = upstream ,") == (("mlx5", "upstream"),)
+    assert parse_rules("") == ()
+    for bad in ("mlx5", "mlx5=inbox", "=target", "mlx5=upstream,mlx5=target"):
+        with pytest.raises(OfedError, match="--rule"):
+            parse_rules(bad)
+
+
+def test_default_is_upstream_where_carried():
+    series, target = _carried()
+    cat, chosen = choose_rules(load_catalog(), (), series, target)
+    assert _rules_of(cat) == {"mlx5_core": "upstream", "mlxfw": "upstream", "mlx5_ib": "upstream",
+                              "ib_core": "upstream", "ib_uverbs": "upstream", "ib_cm": "upstream",
+                              "iw_cm": "upstream", "ib_uverbs_support": "upstream"}
+    mlx5 = next(r for r in chosen if r.name == "mlx5")
+    assert mlx5.rule == "upstream" and not mlx5.explicit and "carry" in mlx5.why
+    # X's mlx5_ib needs X's mlx5_core; the target variant's ODP switch-off is not X's
+    ib = cat.modules["mlx5_ib"]
+    assert "mlx5_core" in ib.depends and ib.off == ()
+    assert cat.modules["mlx5_core"].includes == ("include/linux/mlx5",)
+
+
+def test_default_stays_target_where_not_carried_and_says_why():
+    cat, chosen = choose_rules(load_catalog(), (), "6.12", "debian-11")
+    rules = _rules_of(cat)
+    assert rules["mlx5_ib"] == "target" and "mlx5_core" not in rules and "mlxfw" not in rules
+    assert cat.modules["mlx5_core"].rule == "inbox"   # the distro's, which Y's mlx5_ib binds to
+    assert [o.config for o in cat.modules["mlx5_ib"].off] == ["INFINIBAND_ON_DEMAND_PAGING"]
+    mlx5 = next(r for r in chosen if r.name == "mlx5")
+    assert mlx5.rule == "target" and not mlx5.explicit
+    assert "do not carry" in mlx5.why and "6.12 → debian-11" in mlx5.why
+
+
+def test_explicit_target_on_a_carried_pair():
+    series, target = _carried()
+    cat, chosen = choose_rules(load_catalog(), parse_rules("mlx5=target"), series, target)
+    assert _rules_of(cat)["mlx5_ib"] == "target" and "mlx5_core" not in _rules_of(cat)
+    assert next(r for r in chosen if r.name == "mlx5").explicit
+
+
+@pytest.mark.parametrize("rule, says", [
+    ("mlx5=upstream", "the rules do not carry X's mlx5 from 6.12 → debian-11 yet"),
+    ("mlx5_ib=upstream", "mlx5_ib is chosen with its set, --rule mlx5=upstream|target"),
+    ("mlx5_core=target", "mlx5_core is chosen with its set"),
+    ("rdma_rxe=target", "rdma_rxe is built only under rule upstream"),
+    ("nope=target", "--rule nope: no module or choice of that name"),
+])
+def test_refused_choices_are_one_line(rule, says):
+    with pytest.raises(OfedError) as e:
+        choose_rules(load_catalog(), parse_rules(rule), "6.12", "debian-11")
+    assert says in str(e.value) and "\n" not in str(e.value)
+
+
+def test_the_choice_is_part_of_the_selection_and_the_child_argv():
+    from ofedtool.cli import parser
+    from ofedtool.commands.options import selection
+    args = parser().parse_args(["build", "--kernel", "debian-13", "--from", "6.12", "--rule", "mlx5=target"])
+    sel = selection(args)
+    assert sel.rules == (("mlx5", "target"),)
+    assert selection(parser().parse_args(sel.argv() and ["build", *sel.argv()])) == sel
+
+
+def test_cli_refuses_a_bad_rule_in_one_line(tmp_path):
+    p = run_cli("--cache-dir", str(tmp_path / "cache"), "--offline", "build", "--kernel", "debian-13",
+                "--from", "6.12", "--rule", "mlx5=inbox", "-o", str(tmp_path / "o"), cwd=tmp_path)
+    assert p.returncode == 2 and "Traceback" not in p.stderr
+    assert error_line(p.stderr).startswith("ofedtool: error: --rule 'mlx5=inbox'")
+    assert not (tmp_path / "o").exists()
+
+
+@pytest.fixture
+def fake_kernel(tmp_path) -> Path:
+    return fakekernel.make(tmp_path / "k")
+
+
+def test_upstream_mlx5_is_built_only_where_the_target_builds_it(fake_kernel, tmp_path):
+    series, target = _carried()
+    cat, _ = choose_rules(load_catalog(), (), series, target)
+    mods = select(cat, "mlx5")
+    keep, skipped = pipeline.buildable(mods, BuildTree(fake_kernel, fakekernel.RELEASE))
+    # the fake target has the RDMA core but no mlx5: X's mlx5_core never adds a driver
+    assert set(skipped) == {"mlx5_core", "mlxfw", "mlx5_ib"}
+    cfg = fake_kernel / ".config"
+    cfg.write_text(cfg.read_text() + "CONFIG_MLX5_CORE=m\nCONFIG_MLXFW=m\nCONFIG_MLX5_INFINIBAND=m\n")
+    keep, skipped = pipeline.buildable(mods, BuildTree(fake_kernel, fakekernel.RELEASE))
+    assert skipped == {} and {"mlx5_core", "mlxfw", "mlx5_ib"} <= {m.name for m in keep}
+
+
+def _source(root: Path, version: str, mark: str) -> SourceTree:
+    for rel in ("drivers/net/ethernet/mellanox/mlx5/core/main.c", "drivers/net/ethernet/mellanox/mlxfw/mlxfw.h",
+                "drivers/infiniband/hw/mlx5/main.c", "drivers/infiniband/core/device.c",
+                "include/linux/mlx5/driver.h", "include/rdma/ib_verbs.h"):
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        (root / rel).write_text(f"/* {mark} */\n")
+    (root / "drivers/infiniband/hw/mlx5/Makefile").write_text("obj-m += mlx5_ib.o\n")
+    return SourceTree(root, version, "debian", {})
+
+
+@pytest.mark.parametrize("rule", ["upstream", "target"])
+def test_mlx5_headers_follow_the_rule(rule, tmp_path):
+    """X's include/linux/mlx5 shadows the target's only for X's mlx5; the target's mlx5_ib keeps
+    the target's own (the distro's mlx5_core it binds to has them)."""
+    series, target = _carried()
+    cat, _ = choose_rules(load_catalog(), parse_rules(f"mlx5={rule}"), series, target)
+    x, y = _source(tmp_path / "x", "9.9.0", "X"), _source(tmp_path / "y", "9.8.0", "Y")
+    out = tmp_path / "tree"
+    _copy_sources(x, y, cat, select(cat, "mlx5"), out)
+    ib = (out / "drivers/infiniband/hw/mlx5/main.c").read_text()
+    if rule == "upstream":
+        assert ib == "/* X */\n" and (out / "include/linux/mlx5/driver.h").read_text() == "/* X */\n"
+        assert (out / "drivers/net/ethernet/mellanox/mlx5/core/main.c").is_file()
+    else:
+        assert ib == "/* Y */\n" and not (out / "include/linux/mlx5").exists()
+        assert not (out / "drivers/net/ethernet/mellanox").exists()
