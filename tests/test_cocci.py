@@ -222,3 +222,34 @@ def test_all_core_files_jobs_and_cache(src_6_12, tmp_path):
     again = _copy(src_6_12, tmp_path / "again", rels)
     r3 = run_smpl(smpl, again, rels, jobs=os.cpu_count() or 1, cache_dir=cache)
     assert r3.cache_hits == len(rels) and _snapshot(again) == _snapshot(two)
+
+
+def test_port_u32_shim_wraps_ops_tables_and_the_netdev_init_assignment(src_6_12, tmp_path):
+    """The provider-side u8 → u32 port shim on real drivers: every port op of mthca's ops table
+    points at a wrapper with the core's signature defined above the table, and hfi1's
+    initialize_rdma_netdev (assigned in code, not in a table) at one defined above the function
+    that assigns it; nothing else in the files changes."""
+    from ofedtool.adapt.shims import shims_dir
+    mthca, hfi1 = "drivers/infiniband/hw/mthca/mthca_provider.c", "drivers/infiniband/hw/hfi1/ipoib_main.c"
+    tree = _copy(src_6_12, tmp_path / "tree", [mthca, hfi1])
+    before = _snapshot(tree)
+    smpl = shims_dir() / "ib-port-u32-ops-5.13" / "port-u32-ops-wrapper.cocci"
+    res = run_smpl(smpl, tree, [mthca, hfi1], jobs=1, cache_dir=tmp_path / "cache")
+    assert sorted(f.file for f in res.files if f.changed) == sorted([mthca, hfi1])
+    m = (tree / mthca).read_text()
+    for op, fn in (("process_mad", "mthca_process_mad"), ("query_pkey", "mthca_query_pkey"),
+                   ("query_port", "mthca_query_port")):
+        w = f"ofed_shim_{fn}_mthca_dev_ops"
+        assert f".{op} = {w}," in m and f".{op} = {fn}," not in m
+        assert m.index(f"static int {w}(") < m.index("static const struct ib_device_ops mthca_dev_ops")
+        assert "u32 port" in m[m.index(f"static int {w}("):m.index(f"return {fn}(", m.index(f"static int {w}("))]
+    h = (tree / hfi1).read_text()
+    assert "params->initialize_rdma_netdev = ofed_shim_hfi1_ipoib_setup_rn;" in h
+    assert (h.index("static int ofed_shim_hfi1_ipoib_setup_rn(struct ib_device *dev, u32 port,")
+            < h.index("int hfi1_ipoib_rn_get_params("))
+    # without the wrapper and with the old name back, the file is the original
+    start = h.index("static int ofed_shim_hfi1_ipoib_setup_rn(")
+    end = h.index("}\n\n", start) + 3
+    assert "return hfi1_ipoib_setup_rn(dev, port, netdev, param);" in h[start:end]
+    restored = (h[:start] + h[end:]).replace("= ofed_shim_hfi1_ipoib_setup_rn;", "= hfi1_ipoib_setup_rn;")
+    assert restored == before[hfi1].decode()

@@ -38,4 +38,63 @@ static inline __printf(3, 4) void ofed_dynamic_ibdev_dbg(struct _ddebug *descrip
 #endif /* CONFIG_DYNAMIC_DEBUG_CORE */
 #endif /* !OFED_CORE_RDMA_HEADERS_ARE_TARGETS */
 
+/*
+ * Y's hardware drivers set the kernel-only capabilities in device_cap_flags as IB_DEVICE_*;
+ * our core reads them from kernel_cap_flags as IBK_* (5.19). The old names keep their old
+ * bits (free in our core's device_cap_flags, which userspace sees), and the query_device
+ * wrapper of the ib-kernel-cap-flags-provider-5.19 shim moves them across after the
+ * driver's own query_device. CROSS_CHANNEL has no IBK_ (no kernel user): it is dropped.
+ */
+#if defined(OFED_TARGET_RULE) && defined(OFED_CORE_IBK_CAP_FLAGS) && !defined(HAVE_IBK_CAP_FLAGS)
+#define IB_DEVICE_LOCAL_DMA_LKEY		(1ULL << 15)
+#define IB_DEVICE_UD_TSO			(1ULL << 19)
+#define IB_DEVICE_BLOCK_MULTICAST_LOOPBACK	(1ULL << 22)
+#define IB_DEVICE_CROSS_CHANNEL			(1ULL << 27)
+#define IB_DEVICE_INTEGRITY_HANDOVER		(1ULL << 30)
+#define IB_DEVICE_ON_DEMAND_PAGING		(1ULL << 31)
+#define IB_DEVICE_SG_GAPS_REG			(1ULL << 32)
+#define IB_DEVICE_VIRTUAL_FUNCTION		(1ULL << 33)
+#define IB_DEVICE_RDMA_NETDEV_OPA		(1ULL << 35)
+#define IB_DEVICE_ALLOW_USER_UNREG		(1ULL << 37)
+
+static inline void ofed_ib_kernel_caps_from_device(struct ib_device_attr *attr)
+{
+	static const struct { u64 old; u64 ibk; } map[] = {
+		{ IB_DEVICE_LOCAL_DMA_LKEY, IBK_LOCAL_DMA_LKEY },
+		{ IB_DEVICE_UD_TSO, IBK_UD_TSO },
+		{ IB_DEVICE_BLOCK_MULTICAST_LOOPBACK, IBK_BLOCK_MULTICAST_LOOPBACK },
+		{ IB_DEVICE_CROSS_CHANNEL, 0 },
+		{ IB_DEVICE_INTEGRITY_HANDOVER, IBK_INTEGRITY_HANDOVER },
+		{ IB_DEVICE_ON_DEMAND_PAGING, IBK_ON_DEMAND_PAGING },
+		{ IB_DEVICE_SG_GAPS_REG, IBK_SG_GAPS_REG },
+		{ IB_DEVICE_VIRTUAL_FUNCTION, IBK_VIRTUAL_FUNCTION },
+		{ IB_DEVICE_RDMA_NETDEV_OPA, IBK_RDMA_NETDEV_OPA },
+		{ IB_DEVICE_ALLOW_USER_UNREG, IBK_ALLOW_USER_UNREG },
+	};
+	unsigned int i;
+
+	for (i = 0; i < ARRAY_SIZE(map); i++) {
+		if (!(attr->device_cap_flags & map[i].old))
+			continue;
+		attr->device_cap_flags &= ~map[i].old;
+		attr->kernel_cap_flags |= map[i].ibk;
+	}
+}
+#endif
+
+/*
+ * rdma_set_device_sysfs_group() set ib_device.groups[1]; our core fills groups[1] from
+ * ops.device_group at registration (5.15), overwriting it: Y's drivers that call it before
+ * ib_register_device() hand the group to the ops instead.
+ */
+#if defined(OFED_TARGET_RULE) && defined(OFED_CORE_IB_OPS_DEVICE_GROUP) && \
+	defined(HAVE_RDMA_SET_DEVICE_SYSFS_GROUP)
+static inline void ofed_rdma_set_device_sysfs_group(struct ib_device *dev,
+						    const struct attribute_group *group)
+{
+	dev->ops.device_group = group;
+}
+#define rdma_set_device_sysfs_group ofed_rdma_set_device_sysfs_group
+#endif
+
 #endif
