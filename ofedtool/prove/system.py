@@ -389,10 +389,13 @@ def _update(flow: Flow, req: SystemRequest, pkgs: Packages, record: dict, out: P
     record["update"] = {"target": new_target.id, "kernel": new, "dkms_supports": supported, "expect": "ours" if expect_ours else "inbox"}
     if req.plant:
         plant_failure(root, pkgs, new)
-    with _timed(flow, "update"), ui.stage("system", f"kernel update: apt-get install linux-image-{new} linux-headers-{new}"
-                                          f" (dkms {'must build ours' if expect_ours else 'must fail or skip without harm'})"):
-        p = chroot(root, ["apt-get", "install", "-y", "--no-install-recommends", f"linux-image-{new}", f"linux-headers-{new}"],
-                   "update", check=False)
+    with _timed(flow, "update"), ui.stage("system", f"kernel update: apt-get update; apt-get install linux-image-{new} "
+                                          f"linux-headers-{new} (dkms {'must build ours' if expect_ours else 'must fail or skip without harm'})"):
+        # mmdebstrap leaves no package lists: the admin's `apt-get update` first
+        p = chroot(root, ["apt-get", "update"], "update", check=False)
+        if p.returncode == 0:
+            p = chroot(root, ["apt-get", "install", "-y", "--no-install-recommends", f"linux-image-{new}", f"linux-headers-{new}"],
+                       "update", check=False)
     (out / "update.log").write_text(p.stdout + p.stderr)
     flow.step("update", p.returncode == 0, f"apt-get install linux-image-{new}: exit {p.returncode}"
               + ("" if p.returncode == 0 else f": {_last(p)}"))
