@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
+from pathlib import Path
 
 import pytest
 
@@ -201,3 +202,51 @@ def test_dkms_update_and_planted_failure_on_debian_12(built_tree_6_1, tmp_path_f
     assert rec["update"]["expect"] == "inbox"
     for s in ("update", "update_dpkg", "update_initramfs", "update_dkms", "boot_update:inbox", "boot_update:pingpong"):
         assert steps[s]["status"] == "PASS", (s, steps[s])
+
+
+def _conf(tmp_path) -> Path:
+    from ofedtool.templates import render
+    conf = tmp_path / "dkms.conf"
+    conf.write_text(render("dkms.conf.j2", name="ofed-rdma", version="1", source_version="6.12.117", series="6.1",
+                           reference="6.1.0-57-amd64", exclusive_regex=r"^6\.1[.-]", kernel_min="6.1",
+                           kernel_max="6.1.9999", arch_regex="^x86_64$", module_dir="updates/ofed-rdma", modules=[]))
+    return conf
+
+
+@pytest.mark.parametrize("kver, autoinstall", [("6.1.0-57-amd64", "yes"), ("6.1.0-58-rt-amd64", "yes"),
+                                               ("6.12.117+deb12-amd64", "")])
+def test_dkms_conf_autoinstalls_only_kernels_it_builds(tmp_path, kver, autoinstall):
+    # dkms sources dkms.conf with bash, $kernelver set to the kernel being autoinstalled; Debian 12's
+    # dkms 3.0.10 fails the kernel's postinst on a BUILD_EXCLUSIVE skip unless AUTOINSTALL is empty
+    conf = _conf(tmp_path)
+    got = subprocess.run(["bash", "-c", 'kernelver=$1; . "$2"; printf %s "$AUTOINSTALL"', "-", kver, str(conf)],
+                         capture_output=True, text=True)
+    assert got.returncode == 0 and got.stdout == autoinstall, got.stderr
+
+
+def test_dkms_conf_skips_a_kernel_the_hook_marked(tmp_path):
+    conf = _conf(tmp_path)
+    text = conf.read_text()
+    mark = '"/var/lib/ofed-rdma-dkms/refused/1/${kernelver:-}"'
+    assert mark in text
+    conf.write_text(text.replace(mark, f'"{tmp_path}/refused/${{kernelver:-}}"'))
+    (tmp_path / "refused").mkdir()
+    (tmp_path / "refused" / "6.1.0-57-amd64").write_text("dkms build exit 1\n")
+    run = ["bash", "-c", 'kernelver=$1; . "$2"; printf %s "$AUTOINSTALL"', "-"]
+    assert subprocess.run([*run, "6.1.0-57-amd64", str(conf)], capture_output=True, text=True).stdout == ""
+    assert subprocess.run([*run, "6.1.0-58-amd64", str(conf)], capture_output=True, text=True).stdout == "yes"
+
+
+def test_kernel_hook_is_valid_shell_and_runs_before_dkms(tmp_path):
+    from types import SimpleNamespace
+    from ofedtool.package.deb import _kernel_hooks
+    hooks = _kernel_hooks(SimpleNamespace(name="ofed-rdma", version="1"), tmp_path)
+    assert hooks == ["/etc/kernel/postinst.d/00-ofed-rdma-dkms", "/etc/kernel/header_postinst.d/00-ofed-rdma-dkms"]
+    for h in hooks:
+        f = tmp_path / h.lstrip("/")
+        # run-parts runs hooks in name order: ours must come before dkms's own, which fails the kernel
+        assert sorted([f.name, "dkms", "initramfs-tools"])[0] == f.name and f.stat().st_mode & 0o111
+        s = f.read_text()
+        assert subprocess.run(["sh", "-n", str(f)]).returncode == 0
+        assert s.rstrip().endswith("exit 0") and 'mark="/var/lib/$NAME-dkms/refused/$VERSION/$kver"' in s
+        assert "NAME=ofed-rdma\nVERSION=1\n" in s

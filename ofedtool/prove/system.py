@@ -421,7 +421,9 @@ def _after_purge(flow: Flow, root: Path, pkgs: Packages) -> None:
     flow.step("purge_updates", not left, "nothing under /lib/modules/*/updates" if not left else f"left: {', '.join(left[:5])}")
     conf = root / "etc" / "depmod.d" / f"{pkgs.name}.conf"
     src = root / "usr" / "src" / f"{pkgs.name}-{pkgs.version}"
-    gone = [str(p.relative_to(root)) for p in (conf, src, root / "var/lib/dkms" / pkgs.name) if p.exists()]
+    gone = [str(p.relative_to(root)) for p in (conf, src, root / "var/lib/dkms" / pkgs.name,
+                                                root / "var/lib" / f"{pkgs.name}-dkms",
+                                                root / "etc/kernel/postinst.d" / f"00-{pkgs.name}-dkms") if p.exists()]
     flow.step("purge_files", not gone, "no depmod.d file, DKMS source or dkms tree of ours" if not gone else f"left: {', '.join(gone)}")
     for kdir in sorted((root / "lib" / "modules").iterdir()):
         k = kdir.name
