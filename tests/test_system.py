@@ -222,19 +222,25 @@ def test_dkms_conf_autoinstalls_only_kernels_it_builds(tmp_path, kver, autoinsta
     got = subprocess.run(["bash", "-c", 'kernelver=$1; . "$2"; printf %s "$AUTOINSTALL"', "-", kver, str(conf)],
                          capture_output=True, text=True)
     assert got.returncode == 0 and got.stdout == autoinstall, got.stderr
+    # dkms 3.0.10's autoinstall reads the file with $kernelver of a kernel the module is installed
+    # for; the kernel being autoinstalled is the one on dkms's command line
+    got = subprocess.run(["bash", "-c", 'f=$1; shift; kernelver=6.1.0-57-amd64; . "$f"; printf %s "$AUTOINSTALL"',
+                          "dkms", str(conf), "autoinstall", "--kernelver", kver], capture_output=True, text=True)
+    assert got.returncode == 0 and got.stdout == autoinstall, got.stderr
 
 
 def test_dkms_conf_skips_a_kernel_the_hook_marked(tmp_path):
     conf = _conf(tmp_path)
     text = conf.read_text()
-    mark = '"/var/lib/ofed-rdma-dkms/refused/1/${kernelver:-}"'
+    mark = '"/var/lib/ofed-rdma-dkms/refused/1/$_ofed_k"'
     assert mark in text
-    conf.write_text(text.replace(mark, f'"{tmp_path}/refused/${{kernelver:-}}"'))
+    conf.write_text(text.replace(mark, f'"{tmp_path}/refused/$_ofed_k"'))
     (tmp_path / "refused").mkdir()
     (tmp_path / "refused" / "6.1.0-57-amd64").write_text("dkms build exit 1\n")
-    run = ["bash", "-c", 'kernelver=$1; . "$2"; printf %s "$AUTOINSTALL"', "-"]
-    assert subprocess.run([*run, "6.1.0-57-amd64", str(conf)], capture_output=True, text=True).stdout == ""
-    assert subprocess.run([*run, "6.1.0-58-amd64", str(conf)], capture_output=True, text=True).stdout == "yes"
+    run = ["bash", "-c", 'f=$1; shift; kernelver=6.1.0-57-amd64; . "$f"; printf %s "$AUTOINSTALL"', "dkms", str(conf),
+           "autoinstall", "--kernelver"]
+    assert subprocess.run([*run, "6.1.0-57-amd64"], capture_output=True, text=True).stdout == ""
+    assert subprocess.run([*run, "6.1.0-58-amd64"], capture_output=True, text=True).stdout == "yes"
 
 
 def test_kernel_hook_is_valid_shell_and_runs_before_dkms(tmp_path):
