@@ -151,6 +151,9 @@ def test_bad_system_requests(tmp_path):
                      (("--system", "dkms", "--update-kernel", "5.10"), "not another kernel of Debian 12")):
         p = run_cli(*base, *bad, "--packages", str(tmp_path), "-o", str(tmp_path / "o"))
         assert p.returncode != 0 and why in error_line(p.stderr), (bad, p.stderr)
+    p = run_cli("vmtest", "--kernel", "5.10", "--from", "6.12", "--system", "dkms", "--packages", str(tmp_path),
+                "-o", str(tmp_path / "o"))
+    assert p.returncode != 0 and "made for debian-12, not --kernel 5.10 (debian-11)" in error_line(p.stderr)
     assert not (tmp_path / "o").exists()
 
 

@@ -64,7 +64,7 @@ def system_request(args) -> SystemRequest:
         raise OfedError("--system needs --packages DIR or --tree DIR (built with --package deb,dkms)")
     out = args.output or Path("build") / f"system-{Path(packages).name}-{args.system}"
     return SystemRequest(packages, out, args.system, args.update_kernel, args.plant_failure, args.purge_boot,
-                         args.timeout, args.accel, args.keep_system)
+                         args.timeout, args.accel, args.keep_system, args.kernel)
 
 
 def run(args, cache) -> dict:

@@ -71,6 +71,7 @@ class SystemRequest:
     timeout: float = 300           # per boot
     accel: str = "tcg"
     keep: bool = False             # keep the system's root and disk after a passing run
+    kernel: str | None = None      # --kernel: the packages must be for this catalog target
 
 
 @dataclass
@@ -281,8 +282,10 @@ def run_system(session, req: SystemRequest, image_for, newest_release) -> dict:
     if req.plant and not req.update:
         raise OfedError("--plant-failure needs --update-kernel (it fails the DKMS build for the new kernel)")
     pkgs = load_packages(req.packages, req.install)
+    from ..catalog import resolve_target
+    if req.kernel and resolve_target(req.kernel).id != pkgs.target:
+        raise OfedError(f"--packages {pkgs.dir}: made for {pkgs.target}, not --kernel {req.kernel} ({resolve_target(req.kernel).id})")
     if req.update:
-        from ..catalog import resolve_target
         mine, new = resolve_target(pkgs.target), resolve_target(req.update)
         if (new.distro, new.release, new.arch) != (mine.distro, mine.release, mine.arch) or new.id == mine.id:
             raise OfedError(f"--update-kernel {req.update}: {new.id} is not another kernel of {mine.name}'s release")
