@@ -197,12 +197,12 @@ def plan(params: dict, env: dict, cause: str = "user", capture=None) -> list[tup
 def test_jenkinsfile_structure():
     pipeline = child(parse(_strip_comments(JENKINSFILE.read_text())), "pipeline")
     params = child(pipeline, "parameters").body
-    for p in ("FROM", "KERNELS", "MODULES", "SIGN"):
+    for p in ("FROM", "KERNELS", "MODULES", "SIGN", "CONFORMANCE"):
         assert f"name: '{p}'" in params
     envblock = child(pipeline, "environment").body
     for name in ("OFEDTOOL_CACHE", "OFEDTOOL", "OUT"):
         assert re.search(rf"^\s*{name}\s*=", envblock, re.M), name
-    steps = plan({"FROM": "6.12", "KERNELS": "6.1,5.10", "MODULES": "core", "SIGN": False},
+    steps = plan({"FROM": "6.12", "KERNELS": "6.1,5.10", "MODULES": "core", "SIGN": False, "CONFORMANCE": False},
                  {})
     stages = [s for s, _, _ in steps]
     assert stages[:2] == ["Checkout", "Fetch"]
@@ -212,12 +212,16 @@ def test_jenkinsfile_structure():
     # Every step is bootstrap or one ofedtool command: no logic in Groovy.
     for _, cmd, _ in steps:
         assert cmd == "scripts/bootstrap" or cmd.startswith('"$OFEDTOOL" '), cmd
-    signed = plan({"FROM": "6.12", "KERNELS": "6.1", "MODULES": "core", "SIGN": True}, {})
+    signed = plan({"FROM": "6.12", "KERNELS": "6.1", "MODULES": "core", "SIGN": True, "CONFORMANCE": False}, {})
     assert any("--sign-key" in c for _, c, _ in signed) and not any(
         "--sign-key" not in c and " package " in c for _, c, _ in signed)
+    vm = [c for s, c, _ in steps if s.endswith("/VM test")]
+    assert vm and not any("--conformance" in c for c in vm)
+    conf = plan({"FROM": "6.12", "KERNELS": "6.1", "MODULES": "core", "SIGN": False, "CONFORMANCE": True}, {})
+    assert [c for s, c, _ in conf if s.endswith("/VM test")] == [vm[0] + " --conformance"]
 
 
-PARAMS = {"FROM": "6.12", "MODULES": "core", "SIGN": False}
+PARAMS = {"FROM": "6.12", "MODULES": "core", "SIGN": False, "CONFORMANCE": False}
 
 
 def _cells(kernels: str) -> list[str]:
@@ -250,7 +254,7 @@ def test_each_cell_gets_its_share_of_the_cores(tmp_path):
     steps = plan({**PARAMS, "KERNELS": "6.1,6.12,5.10"}, {})
     builds = [(s, cmd, extra) for s, cmd, extra in steps if s.endswith("/Build") or s.endswith("/Generate")]
     assert len(builds) == 6
-    env = dict(os.environ, OFEDTOOL=str(_args_printer(tmp_path)), OUT=str(tmp_path), FROM="6.12", MODULES="core", SIGN="false")
+    env = dict(os.environ, OFEDTOOL=str(_args_printer(tmp_path)), OUT=str(tmp_path), FROM="6.12", MODULES="core", SIGN="false", CONFORMANCE="false")
     cores = int(subprocess.run(["nproc"], capture_output=True, text=True).stdout)
     for stage, cmd, extra in builds:
         p = subprocess.run(["/bin/sh", "-c", cmd], env={**env, **extra}, capture_output=True, text=True)
@@ -284,7 +288,7 @@ def test_reports_are_published_when_a_cell_failed(tmp_path):
     wrapper = tmp_path / "ofedtool"
     wrapper.write_text(f"#!/bin/sh\nexec {sys.executable} -m ofedtool.cli \"$@\"\n")
     wrapper.chmod(0o755)
-    env = dict(os.environ, OFEDTOOL=str(wrapper), OUT=str(out), FROM="6.12", MODULES="core", KERNELS="6.1,5.10", SIGN="false")
+    env = dict(os.environ, OFEDTOOL=str(wrapper), OUT=str(out), FROM="6.12", MODULES="core", KERNELS="6.1,5.10", SIGN="false", CONFORMANCE="false")
     [(_, cmd, extra)] = [st for st in plan({**PARAMS, "KERNELS": "6.1,5.10"}, {}) if st[0] == "post/always"]
     p = subprocess.run(["/bin/sh", "-c", cmd], cwd=REPO, env={**env, **extra}, capture_output=True, text=True)
     assert p.returncode == 0, p.stderr
@@ -298,7 +302,7 @@ def test_reports_are_published_when_a_cell_failed(tmp_path):
 @pytest.mark.slow
 @pytest.mark.network
 def test_jenkinsfile_steps_run_green_for_one_target(tmp_path, cache, build_tree_6_1):
-    params = {"FROM": "6.12", "KERNELS": "6.1", "MODULES": "core,rxe,siw", "SIGN": False}
+    params = {"FROM": "6.12", "KERNELS": "6.1", "MODULES": "core,rxe,siw", "SIGN": False, "CONFORMANCE": False}
     wrapper = tmp_path / "ofedtool"
     wrapper.write_text(f"#!/bin/sh\nexec {sys.executable} -m ofedtool.cli \"$@\"\n")
     wrapper.chmod(0o755)

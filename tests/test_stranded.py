@@ -189,3 +189,27 @@ def test_nothing_left_no_blacklist(tmp_path):
 
 # The whole stack, real: tests/test_upstream_7_3.py::test_whole_stack_7_3_onto_6_1_with_vmtest (CI's pair,
 # built and booted by `ofedtool check`).
+
+
+def test_the_consumer_scan_leaves_the_image_cache_entry_as_it_was_made(tmp_path):
+    """The scan remembers every module's depends= between runs; inside the verified image entry
+    that file made the next run find the entry damaged and unpack the image again."""
+    from ofedtool.fetch.cache import Cache
+    from ofedtool.fetch.image import KernelImage
+    from ofedtool.build.consumers import scan_image
+
+    def create(tmp: Path) -> None:
+        mods = tmp / "root/lib/modules/6.1.0-57-amd64"
+        fake_ko(mods / "kernel/drivers/infiniband/hw/mlx5/mlx5_ib.ko", "mlx5_core,ib_uverbs,ib_core")
+        fake_ko(mods / "kernel/net/smc/smc.ko", "ib_core")
+
+    rel = "images/linux-image-6.1.0-57-amd64_test"
+    entry = Cache(tmp_path / "c").ensure(rel, create)
+    img = KernelImage(entry / "root", entry / "root/boot/vmlinuz", entry / "root/lib/modules/6.1.0-57-amd64",
+                      "6.1.0-57-amd64", "linux-image-6.1.0-57-amd64", "test")
+    first = scan_image(img, OURS)
+    # A new run (a fresh Cache: nothing verified yet) finds the entry intact.
+    assert Cache(tmp_path / "c").get(rel) == entry
+    memo = entry.with_name(f".{entry.name}.depends.json")
+    assert memo.is_file() and "mlx5_ib.ko" in memo.read_text()
+    assert scan_image(img, OURS) == first and [c.name for c in first] == ["mlx5_ib", "smc"]

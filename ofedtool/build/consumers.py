@@ -68,12 +68,15 @@ def judge_consumers(consumers: list[dict] | None, leave: tuple[str, ...], strict
     return Verdict(stranded, left, unknown, strict, rows)
 
 
-def scan(modules_dir: Path, our_modules, build_names=None) -> list[Consumer]:
-    """Modules under modules_dir importing from one of our_modules (names), excluding the ones we build."""
+def scan(modules_dir: Path, our_modules, build_names=None, memo: Path | None = None) -> list[Consumer]:
+    """Modules under modules_dir importing from one of our_modules (names), excluding the ones we build.
+
+    memo: where the modules' depends= are remembered between runs; never inside a verified cache
+    entry (the next run's verification would find a file it did not make and unpack it again)."""
     ours = {n.replace("-", "_") for n in our_modules}
     built = {n.replace("-", "_") for n in (build_names if build_names is not None else our_modules)}
     out = []
-    known = _DependsMemo(modules_dir)
+    known = _DependsMemo(memo)
     for ko in sorted(p for p in modules_dir.rglob("*.ko*") if p.is_file()):
         name = module_name(ko)
         if name in built:
@@ -86,14 +89,14 @@ def scan(modules_dir: Path, our_modules, build_names=None) -> list[Consumer]:
 
 
 class _DependsMemo:
-    """Every module's depends=, kept beside the unpacked image (.ofedtool-depends.json) and
-    reused while the file's size and mtime are unchanged: reading and decompressing ~4000
-    modules costs seconds on every build otherwise."""
+    """Every module's depends=, kept in a file beside the unpacked image's cache entry and reused
+    while the module's size and mtime are unchanged: reading and decompressing ~4000 modules
+    costs seconds on every build otherwise. No file: nothing remembered."""
 
-    def __init__(self, modules_dir: Path):
-        self.path = modules_dir / ".ofedtool-depends.json"
+    def __init__(self, path: Path | None):
+        self.path = path
         try:
-            self.memo = json.loads(self.path.read_text())
+            self.memo = json.loads(path.read_text()) if path else {}
         except (OSError, ValueError):
             self.memo = {}
         self.dirty = False
@@ -110,7 +113,7 @@ class _DependsMemo:
         return deps
 
     def save(self) -> None:
-        if not self.dirty:
+        if not self.dirty or self.path is None:
             return
         try:
             atomic_write(self.path, json.dumps(self.memo))
@@ -126,5 +129,11 @@ def find_consumers(cache, target, build_tree, our_modules, offline: bool = False
     the upload to match)."""
     from ..fetch.image import fetch_image   # the same cache entry the QEMU tests boot
     names = [getattr(m, "name", m) for m in our_modules]
-    img = fetch_image(cache, target, build_tree, offline)
-    return scan(img.modules_dir, names)
+    return scan_image(fetch_image(cache, target, build_tree, offline), names)
+
+
+def scan_image(img, names) -> list[Consumer]:
+    """scan() of an unpacked linux-image cache entry (fetch.image.KernelImage), its memo beside
+    the entry as its digest record is."""
+    entry = img.root.parent
+    return scan(img.modules_dir, names, memo=entry.with_name(f".{entry.name}.depends.json"))
