@@ -336,6 +336,8 @@ def _flow(req: SystemRequest, pkgs: Packages, flow: Flow, record: dict, out: Pat
     flow.step("image", True, f"{image.spec.suite} by mmdebstrap, {len(m['packages'])} packages, "
               f"{m['bytes'] / 2**20:.0f} MiB, made in {m['seconds']:.0f}s")
     with _timed(flow, "copy"):
+        if root.exists():
+            shutil.rmtree(root)  # an earlier run's system in this (claimed, ours) output dir
         copy_system(image, root)
     (root / PKGDIR).mkdir(parents=True, exist_ok=True)
     deb = pkgs.deb
