@@ -86,6 +86,16 @@ def load_targets(root: Path | None = None) -> list[Target]:
     return out
 
 
+def release_targets(target_id: str, targets: list[Target] | None = None) -> list[Target]:
+    """The catalog targets of the target's distro release and arch (Debian 12: 6.1, its cloud and
+    rt flavours, bookworm-security's 6.12), the target first; [] for an unknown id."""
+    targets = targets if targets is not None else load_targets()
+    me = next((t for t in targets if t.id == target_id), None)
+    if me is None:
+        return []
+    return [me] + [t for t in targets if t is not me and (t.distro, t.release, t.arch) == (me.distro, me.release, me.arch)]
+
+
 def load_sources(root: Path | None = None) -> dict[str, SourceRelease]:
     root = root or data_dir("kernels")
     out = {}

@@ -222,8 +222,7 @@ def _build(session: Session, sel: Selection, opts: BuildOptions, inp: Inputs, pa
     record.write(g.out)
     packages = None
     if package is not None and ok:
-        from .package import package as make_packages
-        packages = make_packages(g.out, package_dir or default_package_dir(g.out), package, session.cache)
+        packages = _packages(g.out, package_dir, package, session)
     return Built(inp, g, res, record, packages, verdict)
 
 
@@ -281,9 +280,45 @@ def default_package_dir(tree: Path) -> Path:
 
 
 def package(tree: Path, out: Path | None, opts, session: Session) -> dict:
-    """DKMS, RPM and Debian packages from a built tree (ofedtool/package)."""
+    """DKMS, RPM and Debian packages from a built tree (ofedtool/package). The DKMS tree carries
+    the variants for the release's other kernels (release_variants)."""
+    return _packages(tree, out, opts, session)
+
+
+def _packages(tree: Path, out: Path | None, opts, session: Session) -> dict:
+    import tempfile
     from .package import package as make_packages
-    return make_packages(tree, out or default_package_dir(tree), opts, session.cache)
+    with tempfile.TemporaryDirectory(prefix="ofedtool-variants-") as tmp:
+        return make_packages(tree, out or default_package_dir(tree), opts, session.cache,
+                             (lambda t: release_variants(session, t, Path(tmp))) if opts.variants else None)
+
+
+def release_variants(session: Session, tree: Path, work: Path) -> dict[str, Path]:
+    """The tree generated from the same X, modules and --leave for each other catalog kernel of
+    the tree's distro release (Debian 12's 6.1 tree: its cloud and rt flavours and
+    bookworm-security's 6.12), under work/<target>; {} for a local kernel dir. Generated only,
+    never compiled: the DKMS package ships the differences, the node compiles them."""
+    from .catalog import release_targets
+    from .package.common import load_tree
+    built = load_tree(tree)
+    m = built.manifest
+    siblings = release_targets(m.target_id)[1:]
+    out: dict[str, Path] = {}
+    if not siblings:
+        return out
+    src = m.source
+    with ui.stage("package", f"DKMS variants for {', '.join(t.id for t in siblings)}"):
+        for t in siblings:
+            sel = Selection(kernel=t.id, from_=m.source_version, modules=",".join(x.name for x in m.modules),
+                            source=src.get("provider", DEFAULT_SOURCE), git_url=src.get("url"),
+                            leave=tuple(built.left))
+            try:
+                g = generate(session, sel, BuildOptions(output=work / t.id))
+            except OfedError as e:
+                raise OfedError(f"the DKMS package covers every kernel of its release, and {t.id}'s tree "
+                                f"cannot be generated: {e}") from None
+            out[t.id] = Path(g.out)
+    return out
 
 
 # ---------------------------------------------------------------- vmtest, check, release

@@ -64,9 +64,12 @@ def run_release(session, req: ReleaseRequest) -> dict:
     opts = Options(formats=list(req.formats), name=req.name, counter=req.counter, sign_key=req.sign_key,
                    sign_cert=req.sign_cert, conflicts=list(req.conflicts))
     summaries = {}
+    from .pipeline import release_variants
     for t in targets:
         with ui.stage("release", f"packages for {t['target']}"):
-            res = package(Path(t["output"]), work / "packages" / t["target"], opts, session.cache)
+            # the DKMS package builds on every kernel of the target's release (variants)
+            res = package(Path(t["output"]), work / "packages" / t["target"], opts, session.cache,
+                          lambda tree, t=t: release_variants(session, tree, work / "variants" / t["target"]))
         summaries[t["target"]] = res
         version = version or res.get("version")
     name = f"{req.name}-{version}"

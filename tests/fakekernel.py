@@ -53,3 +53,22 @@ def make(root: Path) -> Path:
     (build / "Makefile").write_text(f"include {common}/Makefile\n")
     (common / "Makefile").write_text("# the kernel's top Makefile\n")
     return build
+
+
+# A stand-in for kbuild's external-module build, enough for the DKMS probe kit: `make -C <build>
+# M=<dir> [-k] [-j N] a.o b.o` compiles each <dir>/a.c with the host's cc, the tree's include
+# dirs and the Kbuild's ccflags-y, as kbuild would; an object that does not compile is missing.
+_KBUILD = """\
+include $(M)/Kbuild
+.SECONDARY:
+$(M)/%.o: $(M)/%.c
+\t$(CC) -nostdinc -I{common}/include -I{build}/include $(ccflags-y) -c $< -o $@
+%.o: $(M)/%.o ;
+"""
+
+
+def make_buildable(root: Path) -> Path:
+    """make(root), with a Makefile that compiles M='s objects (see _KBUILD)."""
+    build = make(root)
+    (root / "common" / "Makefile").write_text(_KBUILD.format(common=root / "common", build=build))
+    return build

@@ -147,6 +147,16 @@ def _cell_steps(root: Block, kernel: str, cells: int, params: dict, prefix: str,
     return out
 
 
+def parameter_defaults(pipeline: Block) -> dict:
+    """The parameters block's defaults: string() as text, booleanParam() as bool."""
+    body = child(pipeline, "parameters").body
+    out: dict = {}
+    for kind, name, value in re.findall(r"(string|booleanParam)\(name: '(\w+)', defaultValue: ('[^']*'|true|false)", body):
+        out[name] = value.strip("'") if kind == "string" else value == "true"
+    assert out, "Jenkinsfile: no parameters this test can read"
+    return out
+
+
 def plan(params: dict, env: dict, cause: str = "user", capture=None) -> list[tuple[str, str, dict]]:
     """(stage path, shell command, extra env) in the order Jenkins runs them (parallel cells serially).
     cause: who started the build ("user" or "timer", for `triggeredBy`). A script step that sets
@@ -154,6 +164,8 @@ def plan(params: dict, env: dict, cause: str = "user", capture=None) -> list[tup
     command, env), so the stages after it see what that command printed."""
     root = parse(_strip_comments(JENKINSFILE.read_text()))
     pipeline = child(root, "pipeline")
+    # A parameter the caller leaves out has its declared default, as in a build Jenkins starts.
+    params = {**parameter_defaults(pipeline), **params}
     steps: list[tuple[str, str, dict]] = []
     script_env: dict = {}
 
@@ -199,6 +211,11 @@ def test_jenkinsfile_structure():
     params = child(pipeline, "parameters").body
     for p in ("FROM", "KERNELS", "MODULES", "SIGN", "CONFORMANCE"):
         assert f"name: '{p}'" in params
+    assert parameter_defaults(pipeline) == {"FROM": "6.12", "KERNELS": "6.1,6.12,5.10", "MODULES": "stack",
+                                            "SIGN": False, "CONFORMANCE": False}
+    # a build started with no parameters runs the declared defaults: one cell per default kernel
+    assert [s for s, _, _ in plan({}, {}) if s.endswith("/VM test")] == [
+        f"Matrix[{k}]/VM test" for k in ("6.1", "6.12", "5.10")]
     envblock = child(pipeline, "environment").body
     for name in ("OFEDTOOL_CACHE", "OFEDTOOL", "OUT"):
         assert re.search(rf"^\s*{name}\s*=", envblock, re.M), name

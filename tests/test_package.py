@@ -221,11 +221,15 @@ def test_probe_kit_writes_the_builds_own_config_h(packages, built_tree_6_1, buil
 
 
 @pytest.mark.slow
-def test_probe_kit_refuses_a_kernel_the_smpl_does_not_fit(packages, build_tree_6_12, tmp_path):
-    """6.12 has the const class API: the 6.1 package's baked SmPL removed those consts."""
-    with tarfile.open(_one(packages, "*.dkms.tar.gz")) as tf:
-        tf.extractall(tmp_path, filter="data")
-    [top] = list(tmp_path.iterdir())
+def test_probe_kit_refuses_a_kernel_the_smpl_does_not_fit(built_tree_6_1, build_tree_6_12, tmp_path):
+    """Without the release's variants (--no-variants), 6.12 is refused: it has the const class
+    API whose consts the 6.1 tree's baked SmPL removed."""
+    p = run_cli("package", "--tree", str(built_tree_6_1), "-o", str(tmp_path / "pk"), "--format", "dkms", "--no-variants")
+    assert p.returncode == 0, p.stderr[-2000:]
+    with tarfile.open(_one(tmp_path / "pk", "*.dkms.tar.gz")) as tf:
+        tf.extractall(tmp_path / "x", filter="data")
+    [top] = list((tmp_path / "x").iterdir())
+    assert not (top / "variants").exists()
     from ofedtool.fetch.kbuild import kernel_release
     kver = kernel_release(build_tree_6_12)  # bookworm-security's: a kernel of the package's release
     p = _sh("sh", "probekit/probe.sh", kver, str(build_tree_6_12), cwd=top, check=False)
@@ -235,36 +239,90 @@ def test_probe_kit_refuses_a_kernel_the_smpl_does_not_fit(packages, build_tree_6
 
 
 @pytest.mark.slow
-def test_dkms_add_build_install(built_tree_6_1, tmp_path):
-    """Real dkms against the host's Debian headers for the tree's kernel, under a package
-    name of its own, removed again at the end."""
-    kver = json.loads((built_tree_6_1 / "manifest.json").read_text())["target"]["release"]
-    assert Path(f"/lib/modules/{kver}/build/Makefile").is_file(), \
-        f"install linux-headers-{kver} (CI does) for the real dkms test"
-    name, release = f"ofedtool-test-{os.getpid()}", "3"
-    p = run_cli("package", "--tree", str(built_tree_6_1), "-o", str(tmp_path), "--format", "dkms",
-                "--name", name, "--release", release)
+def test_probe_kit_on_6_12_builds_the_6_12_tree(packages, built_tree_6_1, build_tree_6_12, tmp_path):
+    """The Debian 12 package on bookworm-security's 6.12 (issue 16 item 4): the kit puts in place
+    the variant generated for 6.12 and writes 6.12's own config.h, so the node's tree is, file
+    for file, the tree `ofedtool generate` writes for 6.12 from the same X."""
+    from ofedtool.fetch.kbuild import kernel_release
+    from ofedtool.package.common import source_files
+    m = json.loads((built_tree_6_1 / "manifest.json").read_text())
+    ref = tmp_path / "g612"
+    p = run_cli("generate", "--kernel", "debian-12-6.12", "--from", m["source"]["version"], "--source", "debian",
+                "--modules", ",".join(x["name"] for x in m["modules"]), "-o", str(ref))
     assert p.returncode == 0, p.stderr[-2000:]
-    tarball = _one(tmp_path, f"{name}-*.dkms.tar.gz")
+    with tarfile.open(_one(packages, "*.dkms.tar.gz")) as tf:
+        tf.extractall(tmp_path / "x", filter="data")
+    [top] = list((tmp_path / "x").iterdir())
+    assert sorted(p.name for p in (top / "variants").iterdir()) == ["debian-12-6.12", "touched.list"]
+    kver = kernel_release(build_tree_6_12)
+    p = _sh("sh", "probekit/probe.sh", kver, str(build_tree_6_12), cwd=top)
+    assert "building variant debian-12-6.12" in p.stdout
+    assert (top / "compat/config.h").read_text() == (ref / "compat/config.h").read_text()
+    node = {r for r in source_files(top) if not r.startswith(("probekit/", "variants/"))} - {"dkms.conf"}
+    assert node == set(source_files(ref))
+    differ = [r for r in node if r != "manifest.json" and (top / r).read_bytes() != (ref / r).read_bytes()]
+    assert not differ, differ
+
+
+@pytest.mark.slow
+@pytest.mark.network
+def test_one_dkms_package_builds_on_6_1_and_6_12_and_loads_on_each(built_tree_6_1, built_tree_6_12, build_tree_6_1,
+                                                                    build_tree_6_12, tmp_path):
+    """Issue 16 item 4: one Debian 12 DKMS tarball, real `dkms build` against the cache's 6.1.0-57
+    and bookworm-security 6.12 headers (--kernelsourcedir; neither kernel need be installed),
+    and what dkms built boots in vmtest on each kernel: the tree handed to vmtest is the
+    ofedtool build of that kernel with its .ko files replaced by dkms's, whose build-ids the
+    guest checks against the loaded modules. On 6.1 (installed on the host; CI installs
+    linux-headers-<abi>-amd64) `dkms install` puts ours under updates/. Real dkms needs root:
+    it writes /usr/src, /var/lib/dkms and /lib/modules; the package has a name of its own and
+    is removed at the end."""
+    from ofedtool.fetch.kbuild import kernel_release
+    from ofedtool.kmod import build_id
+    name = f"ofedtool-var-{os.getpid()}"
+    p = run_cli("package", "--tree", str(built_tree_6_1), "-o", str(tmp_path / "pk"), "--format", "dkms", "--name", name)
+    assert p.returncode == 0, p.stderr[-2000:]
+    tarball = _one(tmp_path / "pk", f"{name}-*.dkms.tar.gz")
     version = tarball.name[len(name) + 1: -len(".dkms.tar.gz")]
     with tarfile.open(tarball) as tf:
         tf.extractall(tmp_path / "src", filter="data")
     dkms = shutil.which("dkms") or "/usr/sbin/dkms"
     try:
         _sh(dkms, "add", str(tmp_path / "src" / f"{name}-{version}"))
-        _sh(dkms, "build", "-m", name, "-v", version, "-k", kver)
-        _sh(dkms, "install", "-m", name, "-v", version, "-k", kver)
-        status = _sh(dkms, "status", "-m", name, "-v", version, "-k", kver).stdout
-        assert f"{name}/{version}, {kver}, x86_64: installed" in status, status
-        ko = _sh("find", f"/lib/modules/{kver}/updates", "-name", "ib_core.ko*", "-path", "*dkms*").stdout.split()
-        assert ko, "ib_core.ko not installed under updates/"
-        assert _sh("modinfo", "-F", "vermagic", ko[0]).stdout.startswith(kver + " ")
-        # the probe kit ran for this kernel at dkms build time (dkms keeps only the log)
-        log = Path(f"/var/lib/dkms/{name}/{version}/{kver}/x86_64/log/make.log").read_text()
-        assert f"{name}: probes for {kver}: " in log
+        for kdir, tree, tree_of in ((build_tree_6_1, built_tree_6_1, "the reference tree"),
+                                    (build_tree_6_12, built_tree_6_12, "variant debian-12-6.12")):
+            kver = kernel_release(kdir)
+            _sh(dkms, "build", "-m", name, "-v", version, "-k", kver, "--kernelsourcedir", str(kdir))
+            log = Path(f"/var/lib/dkms/{name}/{version}/{kver}/x86_64/log/make.log").read_text()
+            assert f"{name}: probes for {kver}: " in log and f"; building {tree_of}" in log, log[-2000:]
+            if kdir == build_tree_6_1:
+                assert Path(f"/lib/modules/{kver}/build/Makefile").is_file(), \
+                    f"install linux-headers-{kver} (CI does) for the real dkms install"
+                _sh(dkms, "install", "-m", name, "-v", version, "-k", kver)
+                status = _sh(dkms, "status", "-m", name, "-v", version, "-k", kver).stdout
+                assert f"{name}/{version}, {kver}, x86_64: installed" in status, status
+                ko = _sh("find", f"/lib/modules/{kver}/updates", "-name", "ib_core.ko*", "-path", "*dkms*").stdout.split()
+                assert ko and _sh("modinfo", "-F", "vermagic", ko[0]).stdout.startswith(kver + " ")
+            built = {k.name.split(".")[0]: k for k in Path(f"/var/lib/dkms/{name}/{version}/{kver}/x86_64/module").iterdir()}
+            mine = shutil.copytree(tree, tmp_path / f"tree-{kver}", symlinks=True)
+            kos = json.loads((mine / "result.json").read_text())["build"]["modules"]
+            assert sorted(built) == sorted(m["name"] for m in kos if m.get("ko")), (sorted(built), kos)
+            for m in kos:
+                if m.get("ko"):
+                    ko = mine / Path(m["ko"]).relative_to(tree)
+                    # dkms strips and signs, the code is the same: the 6.12 variant of the 6.1 package
+                    # compiles to the very objects of ofedtool's own 6.12 build (measured: all 9)
+                    assert build_id(built[m["name"]]) == build_id(ko), (kver, m["name"])
+                    shutil.copyfile(built[m["name"]], ko)
+                    assert _sh("modinfo", "-F", "vermagic", str(ko)).stdout.startswith(kver + " ")
+            series = "6.1" if kdir == build_tree_6_1 else "6.12"
+            p = run_cli("--json", "vmtest", "--kernel", series, "--from", "6.12", "--source", "debian",
+                        "--tree", str(mine), "-o", str(tmp_path / f"vm-{kver}"), "--timeout", "400")
+            assert p.returncode == 0, (kver, p.stderr[-3000:])
+            assert json.loads((tmp_path / f"vm-{kver}" / "result.json").read_text())["ok"]
     finally:
         subprocess.run([dkms, "remove", "-m", name, "-v", version, "--all"], capture_output=True)
         shutil.rmtree(f"/usr/src/{name}-{version}", ignore_errors=True)
+        shutil.rmtree(f"/var/lib/dkms/{name}", ignore_errors=True)
     assert name not in _sh(dkms, "status").stdout
 
 

@@ -187,7 +187,7 @@ def test_the_jenkins_timer_run_builds_only_what_watch_names(tmp_path, cache):
     wrapper = tmp_path / "ofedtool"
     wrapper.write_text(f"#!/bin/sh\nexec {sys.executable} -m ofedtool.cli \"$@\"\n")
     wrapper.chmod(0o755)
-    params = {"FROM": "6.12.117", "KERNELS": "6.1,5.10", "MODULES": "core", "SIGN": False}
+    params = {"FROM": "6.12.117", "KERNELS": "6.1,5.10", "MODULES": "core", "SIGN": False, "CONFORMANCE": False}
     env = dict(os.environ, OFEDTOOL_CACHE=str(cache.root), OFEDTOOL=str(wrapper), OUT=str(out), FROM="6.12.117")
 
     def capture(stage, cmd, extra):

@@ -31,6 +31,9 @@ def add_package_options(p, for_build: bool) -> None:
                    help="comma-separated RPM Conflicts: other OFED stacks (default %(default)s)")
     p.add_argument("--obsoletes", default="", help="comma-separated RPM Obsoletes (default none)")
     p.add_argument("--kernel-requires", help="RPM Requires on the kernel (default 'kernel-uname-r = <kver>')")
+    p.add_argument("--no-variants", dest="variants", action="store_false",
+                   help="the DKMS package for the tree's own kernel's features only: do not generate the trees "
+                        "of the release's other kernels (Debian 12's 6.12 for a 6.1 tree), which it then refuses")
 
 
 def options(args, flag: str = "--format") -> Options:
@@ -38,7 +41,7 @@ def options(args, flag: str = "--format") -> Options:
     return Options(formats=parse_formats(args.formats, flag), name=args.name, counter=args.pkg_release,
                    sign_key=args.sign_key, sign_cert=args.sign_cert, kernel_dir=args.kernel_dir,
                    conflicts=split(args.conflicts), obsoletes=split(args.obsoletes),
-                   kernel_requires=args.kernel_requires)
+                   kernel_requires=args.kernel_requires, variants=args.variants)
 
 
 

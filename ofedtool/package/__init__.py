@@ -33,6 +33,10 @@ class Options:
     conflicts: list[str] = field(default_factory=list)
     obsoletes: list[str] = field(default_factory=list)
     kernel_requires: str | None = None
+    # target id -> the tree generated from the same X for another kernel of the release: the DKMS
+    # package carries their differences as variants (pipeline.release_variants makes them)
+    variant_trees: dict[str, Path] = field(default_factory=dict)
+    variants: bool = True  # False: --no-variants (the caller does not generate them)
 
 
 def parse_formats(text: str, flag: str = "--format") -> list[str]:
@@ -43,7 +47,9 @@ def parse_formats(text: str, flag: str = "--format") -> list[str]:
     return [f for f in FORMATS if f in wanted]
 
 
-def package(tree_dir: Path, out: Path, opts: Options, cache) -> dict:
+def package(tree_dir: Path, out: Path, opts: Options, cache, variants=None) -> dict:
+    """variants: called with the tree's directory once the request is checked, returns the trees
+    for the release's other kernels (pipeline.release_variants), added to opts.variant_trees."""
     out = check_output(out, "packages -o")  # refused before anything else is read or written
     # Every tool a format needs, before anything is written (a missing rpmbuild used to leave
     # a half package directory: the DKMS files and no SHA256SUMS).
@@ -57,9 +63,10 @@ def package(tree_dir: Path, out: Path, opts: Options, cache) -> dict:
     if bool(opts.sign_key) != bool(opts.sign_cert):
         raise OfedError("--sign-key and --sign-cert go together: give both or neither")
     epoch, epoch_from = source_date_epoch(tree.manifest, cache)
+    variant_trees = {**opts.variant_trees, **(variants(tree.path) if variants else {})}
     pkg = Package(tree=tree, name=opts.name, counter=opts.counter, epoch=epoch, epoch_from=epoch_from,
                   module_dir="", kernel_dir=find_kernel_dir(tree, cache, opts.kernel_dir),
-                  strip=find_strip(tree, cache))
+                  strip=find_strip(tree, cache), variant_trees=variant_trees)
     made: dict[str, list[str]] = {}
     with output_lock(out, "packages -o"):
         stage = temp_beside(out)

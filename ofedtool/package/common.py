@@ -89,6 +89,8 @@ class Package:
     kernel_dir: Path | None  # the target's build tree (sign-file), when found
     strip: str | None = None  # the built-with toolchain's strip (find_strip); None: the host's
     shipped_kos: dict[str, Path] = field(default_factory=dict)  # module name -> stripped (signed) copy
+    # target id -> the tree generated from the same X for another kernel of the release (DKMS variants)
+    variant_trees: dict[str, Path] = field(default_factory=dict)
     signer: str | None = None
 
     @property
@@ -217,16 +219,23 @@ def _tarinfo(name: str, kind: bytes, mode: int, epoch: int) -> tarfile.TarInfo:
     return ti
 
 
-def copy_sources(tree: Path, dest: Path) -> list[str]:
-    """The tree's source files (no build products) into dest; returns their relative paths."""
+def source_files(tree: Path) -> list[str]:
+    """The tree's source files (no build products), as sorted relative paths."""
     out = []
     for path in sorted(tree.rglob("*")):
         rel = path.relative_to(tree)
         if path.is_dir() or _PRODUCTS.search(path.name) or rel.parts[0] in ("packages",):
             continue
-        (dest / rel).parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(path, dest / rel)
         out.append(rel.as_posix())
+    return out
+
+
+def copy_sources(tree: Path, dest: Path) -> list[str]:
+    """The tree's source files (no build products) into dest; returns their relative paths."""
+    out = source_files(tree)
+    for rel in out:
+        (dest / rel).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(tree / rel, dest / rel)
     return out
 
 

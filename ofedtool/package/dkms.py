@@ -1,7 +1,9 @@
 """DKMS: the source tree + dkms.conf + probe kit, as a deterministic tarball.
 
-One package serves every kernel of the target's series: the probe kit answers compat/config.h
-at `dkms build` time for the kernel being built (see ofedtool.package.probekit).
+One package serves every kernel of the target's distro release (Debian 12: 6.1 and
+bookworm-security's 6.12): the probe kit answers compat/config.h at `dkms build` time for the
+kernel being built (ofedtool.package.probekit) and picks the variant of the tree generated for
+kernels with its features (ofedtool.package.variants).
 """
 
 from __future__ import annotations
@@ -14,7 +16,8 @@ from pathlib import Path
 from .. import ui
 from ..errors import OfedError
 from ..catalog import data_dir
-from .probekit import Release, fixed_features, pinned_probes, write_kit
+from .probekit import Release, fixed_features, write_kit
+from . import variants as _variants
 from ..adapt.probes import load_probes
 from ..templates import render
 from .common import Package, copy_sources, deterministic_tar, target_info
@@ -39,10 +42,18 @@ def stage_tree(pkg: Package, dest: Path) -> Path:
     shutil.rmtree(dest, ignore_errors=True)
     dest.mkdir(parents=True)
     copy_sources(pkg.tree.path, dest)
-    write_kit(dest / "probekit", kit_probes(pkg.tree.manifest), pinned_probes(pkg.tree.manifest), pkg.name,
+    plan = _variants.plan(pkg.tree.path, pkg.tree.manifest, pkg.variant_trees)
+    _variants.write(plan, dest)
+    write_kit(dest / "probekit", kit_probes(pkg.tree.manifest), plan.pinned, pkg.name,
               fixed_features(pkg.tree.manifest), release_of(pkg.tree.manifest.target.get("id")),
-              _SRCARCH.get(target_info(pkg.tree)["arch"] or "amd64", "x86"))
-    (dest / "dkms.conf").write_text(dkms_conf(pkg))
+              _SRCARCH.get(target_info(pkg.tree)["arch"] or "amd64", "x86"), _variants.variants_list(plan))
+    for tid, why in plan.skipped.items():
+        ui.warn(f"[package] dkms: no variant for {tid}: {why}; there the kit builds the tree whose features it has")
+    lost = [m.name for m in pkg.tree.modules if m.name not in plan.modules]
+    if lost:
+        ui.warn(f"[package] dkms: {', '.join(lost)} not built for every kernel of the release "
+                f"({', '.join(sorted(pkg.variant_trees))}): left out of dkms.conf")
+    (dest / "dkms.conf").write_text(dkms_conf(pkg, plan.modules))
     if pkg.tree.left:
         # dkms installs modules only: the -dkms .deb puts this into /etc/modprobe.d, a plain
         # `dkms install` user copies it there.
@@ -54,15 +65,12 @@ def release_of(target_id: str | None) -> Release | None:
     """The catalog's kernels of the target's distro release and arch, as one ERE over `uname -r`
     (Debian 12: 6.1.0-N-* and bookworm-security's 6.12.N+deb12-*), from each target's headers
     package pattern; None for a local kernel dir, which has no release."""
-    from ..catalog import load_targets
-    targets = load_targets()
-    me = next((t for t in targets if t.id == target_id), None)
+    from ..catalog import load_targets, release_targets
+    me = next((t for t in load_targets() if t.id == target_id), None)
     if me is None:
         return None
     abis = []
-    for t in targets:
-        if (t.distro, t.release, t.arch) != (me.distro, me.release, me.arch):
-            continue
+    for t in release_targets(me.id):
         m = re.search(r"\(\?P<abi>([^()]*)\)", t.headers.get("package", ""))
         if m and m.group(1).replace("\\d", "[0-9]") not in abis:
             abis.append(m.group(1).replace("\\d", "[0-9]"))
@@ -86,17 +94,26 @@ def kit_probes(manifest) -> list:
     return [known[n] for n in sorted(wanted)]
 
 
-def dkms_conf(pkg: Package) -> str:
+def dkms_conf(pkg: Package, modules: tuple[str, ...] | None = None) -> str:
+    from ..catalog import release_targets, version_key
     info = target_info(pkg.tree)
     series = info["series"]
     arch = _UNAME_M.get(info["arch"] or "", "")
+    release = release_of(pkg.tree.manifest.target.get("id"))
+    if release:
+        # the release's kernels (Debian 12: 6.1.0-N and 6.12.N+deb12), as the probe kit checks them
+        all_series = sorted({t.series for t in release_targets(info["id"])}, key=version_key)
+        exclusive, low, high = release.kernels, all_series[0], all_series[-1]
+    else:
+        # 6.1 -> every 6.1.y kernel release ("6.1.0-56-amd64", "6.1.192"), not 6.10
+        exclusive, low, high = "^" + re.escape(series) + r"[.-]", series, series
+    wanted = set(modules) if modules is not None else None
     return render(
         "dkms.conf.j2", name=pkg.name, version=pkg.version, source_version=pkg.tree.source_version,
-        series=series, reference=pkg.tree.release,
-        # 6.1 -> every 6.1.y kernel release ("6.1.0-56-amd64", "6.1.192"), not 6.10
-        exclusive_regex="^" + re.escape(series) + r"[.-]", kernel_min=series, kernel_max=f"{series}.9999",
+        series=series, reference=pkg.tree.release, release=release.name if release else f"Linux {series}.y",
+        exclusive_regex=exclusive, kernel_min=low, kernel_max=f"{high}.9999",
         arch_regex=f"^{arch}$" if arch else ".*", module_dir=f"{info['module_dir']}/{pkg.name}",
-        modules=pkg.tree.modules)
+        modules=[m for m in pkg.tree.modules if wanted is None or m.name in wanted])
 
 
 def build(pkg: Package, out: Path, work: Path) -> DkmsOutput:
@@ -105,5 +122,6 @@ def build(pkg: Package, out: Path, work: Path) -> DkmsOutput:
     tarball = deterministic_tar(tree, out / f"{base}.dkms.tar.gz", base, pkg.epoch)
     conf = out / f"{base}.dkms.conf"
     shutil.copyfile(tree / "dkms.conf", conf)
-    ui.info(f"[package] dkms: {tarball.name} ({len(pkg.tree.modules)} modules, probe kit for {pkg.tree.release}'s series)")
+    ui.info(f"[package] dkms: {tarball.name} ({len(pkg.tree.modules)} modules, probe kit for {pkg.tree.release}'s release, "
+            f"{tarball.stat().st_size // 1024} KiB)")
     return DkmsOutput(tree, tarball, conf)
