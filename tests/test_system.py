@@ -211,6 +211,7 @@ def _conf(tmp_path) -> Path:
     from ofedtool.templates import render
     conf = tmp_path / "dkms.conf"
     conf.write_text(render("dkms.conf.j2", name="ofed-rdma", version="1", source_version="6.12.117", series="6.1",
+                           release="Linux 6.1.y",
                            reference="6.1.0-57-amd64", exclusive_regex=r"^6\.1[.-]", kernel_min="6.1",
                            kernel_max="6.1.9999", arch_regex="^x86_64$", module_dir="updates/ofed-rdma", modules=[]))
     return conf
