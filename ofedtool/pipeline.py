@@ -351,6 +351,28 @@ def vmtest(session: Session, req) -> object:
     return run_vmtest(session, req, build_tree)
 
 
+def system_test(session: Session, req) -> dict:
+    """Our packages on a real Debian system of the target's release (system.SystemRequest): the
+    mmdebstrap image from the cache, install, boot, kernel update, purge. The record (dict)."""
+    from .fetch.apt import Apt
+    from .fetch.sysimage import fetch_system, spec_for
+    from .prove.system import run_system
+
+    def image_for(target, release: str):
+        apt = Apt(session.cache, tuple(target.suites), arch=target.arch, offline=session.offline)
+        apt.update()
+        version = apt.newest(f"linux-image-{release}")
+        return fetch_system(session.cache, spec_for(target, release, version), session.offline)
+
+    def newest_release(target) -> str:
+        from .fetch.headers.debian import resolve
+        apt = Apt(session.cache, tuple(target.suites), arch=target.arch, offline=session.offline)
+        apt.update()
+        name, _version, _abi = resolve(apt, target)
+        return name[len("linux-headers-"):]
+    return run_system(session, req, image_for, newest_release)
+
+
 def check(session: Session, req) -> dict:
     """The build matrix (matrix.CheckRequest): one build per target in parallel, reports."""
     from .matrix import run_check

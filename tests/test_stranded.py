@@ -170,7 +170,10 @@ def test_packages_blacklist_the_left_modules(tmp_path):
     d = tmp_path / "debx"
     subprocess.run(["dpkg-deb", "-R", str(deb), str(d)], check=True)
     assert (d / "etc/modprobe.d/ofed-rdma.conf").read_text() == conf.replace("kmod-ofed-rdma", "ofed-rdma-dkms")
-    assert (d / "DEBIAN/conffiles").read_text() == "/etc/modprobe.d/ofed-rdma.conf\n"
+    # and the kernel hooks that keep a failed DKMS build from failing a kernel install (test_system.py)
+    assert (d / "DEBIAN/conffiles").read_text() == ("/etc/modprobe.d/ofed-rdma.conf\n"
+                                                    "/etc/kernel/postinst.d/00-ofed-rdma-dkms\n"
+                                                    "/etc/kernel/header_postinst.d/00-ofed-rdma-dkms\n")
     dkms_conf = next(out.glob("*.dkms.conf")).read_text()
     assert 'BUILT_MODULE_NAME[1]="mlx4_ib"' in dkms_conf
     with tarfile.open(next(out.glob("*.dkms.tar.gz"))) as t:

@@ -5,6 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from .. import pipeline
+from ..errors import OfedError
+from ..prove.system import SystemRequest
+from ..prove.system import text as system_text
 from ..prove.vmtest import VmRequest, text
 from .options import add_build, build_options, selection, session
 
@@ -32,6 +35,19 @@ def add_arguments(p) -> None:
     p.add_argument("--mok-cert", type=Path, metavar="CERT",
                    help="enroll this certificate in the MOK list instead of --sign-cert "
                         "(a self-test: our modules, signed by a key the guest does not trust, must be refused)")
+    s = p.add_argument_group("installed system (--system): our .debs on a real Debian of the target's release")
+    s.add_argument("--system", choices=("deb", "dkms"),
+                   help="install our <name>-modules-<kver> .deb (deb) or <name>-dkms .deb (dkms, built there) with apt "
+                        "in an mmdebstrap image of the target's release, boot its own kernel, check, purge")
+    s.add_argument("--packages", type=Path, metavar="DIR",
+                   help="the package dir (ofedtool build --package deb,dkms); default <--tree>-packages")
+    s.add_argument("--update-kernel", metavar="K",
+                   help="with --system dkms: then install this catalog kernel of the same release (6.12 for Debian 12) "
+                        "and boot it; ours must load where the DKMS package says it builds, the inbox stack elsewhere")
+    s.add_argument("--plant-failure", action="store_true",
+                   help="make the DKMS build for --update-kernel fail: the kernel install must still succeed and boot")
+    s.add_argument("--purge-boot", action="store_true", help="boot once more after apt purge (the inbox stack at boot)")
+    s.add_argument("--keep-system", action="store_true", help="keep the system's root directory after a passing run")
 
 
 def request(args) -> VmRequest:
@@ -42,6 +58,20 @@ def request(args) -> VmRequest:
                      args.suite_timeout)
 
 
+def system_request(args) -> SystemRequest:
+    packages = args.packages or (pipeline.default_package_dir(args.tree) if args.tree else None)
+    if packages is None:
+        raise OfedError("--system needs --packages DIR or --tree DIR (built with --package deb,dkms)")
+    out = args.output or Path("build") / f"system-{Path(packages).name}-{args.system}"
+    return SystemRequest(packages, out, args.system, args.update_kernel, args.plant_failure, args.purge_boot,
+                         args.timeout, args.accel, args.keep_system, args.kernel)
+
+
 def run(args, cache) -> dict:
+    if args.system:
+        record = pipeline.system_test(session(args, cache), system_request(args))
+        return {**record, "text": system_text(record)}
+    if args.update_kernel or args.plant_failure or args.purge_boot or args.packages:
+        raise OfedError("--packages, --update-kernel, --plant-failure and --purge-boot go with --system")
     record = pipeline.vmtest(session(args, cache), request(args))
     return {**record.as_dict(), "text": text(record)}

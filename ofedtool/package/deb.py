@@ -40,11 +40,26 @@ def build(pkg: Package, out: Path, work: Path, dkms_tree: Path) -> DebOutput:
     info = target_info(pkg.tree)
     root = _fresh(work / "deb-root")
     shutil.copytree(dkms_tree, root / "usr" / "src" / f"{pkg.name}-{pkg.version}", symlinks=True)
-    conffiles = _modprobe_conf(pkg, root, dkms_tree / f"{pkg.name}.modprobe.conf")
+    conffiles = _modprobe_conf(pkg, root, dkms_tree / f"{pkg.name}.modprobe.conf") + _kernel_hooks(pkg, root)
     return _build(pkg, out, root, f"{pkg.name}-dkms", "all", depends="dkms (>= 3.0)",
                   conflicts=_conflicts(pkg, "mlnx-ofed-kernel-dkms"),
                   summary=f"upstream Linux RDMA stack {pkg.tree.source_version} for Linux {info['series']}.y (DKMS source)",
                   description=_description(pkg, info["series"]), scripts=("postinst", "prerm"), conffiles=conffiles)
+
+
+def _kernel_hooks(pkg: Package, root: Path) -> list[str]:
+    """recipes/deb/kernel-hook.j2 as the kernel and headers postinst hooks that run before dkms's
+    own (run-parts order): a failed build of ours must not fail a kernel install (see the hook)."""
+    name = f"00-{pkg.name}-dkms"
+    text = render("deb/kernel-hook.j2", name=pkg.name, package=f"{pkg.name}-dkms", version=pkg.version)
+    hooks = []
+    for d in ("postinst.d", "header_postinst.d"):
+        dest = root / "etc" / "kernel" / d / name
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        dest.write_text(text)
+        dest.chmod(0o755)
+        hooks.append(f"/etc/kernel/{d}/{name}")
+    return hooks
 
 
 def _modprobe_conf(pkg: Package, root: Path, conf: Path | None = None) -> list[str]:

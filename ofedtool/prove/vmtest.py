@@ -294,15 +294,19 @@ def build_initramfs(image: KernelImage, tree: GuestTree, userland: Userland, out
 
 
 def qemu_command(image: KernelImage, initrd: Path, accel: str, memory: int = 1024,
-                 machine: Machine | None = None) -> list[str]:
+                 machine: Machine | None = None, root_disk: Path | None = None) -> list[str]:
     """QEMU's BIOS boot; with a Secure Boot machine, UEFI (OVMF runs the kernel's EFI stub) and
-    module.sig_enforce=1, so an unsigned or untrusted module is refused, not just tainting."""
+    module.sig_enforce=1, so an unsigned or untrusted module is refused, not just tainting.
+    With root_disk (a raw ext4 image, virtio-blk), initrd is the system's own initramfs, which
+    mounts it as / and hands over to its init (system.py's installed Debian)."""
     qemu = require("qemu-system-x86_64", "qemu-system-x86")
     cpu = "host" if accel == "kvm" else "max"  # TCG's default CPU lacks SSE4.2, which crc32c-intel needs
-    append = "console=ttyS0 panic=-1 quiet loglevel=3 rdinit=/init" + (" module.sig_enforce=1" if machine else "")
+    boot = "root=/dev/vda rw" if root_disk else "rdinit=/init"
+    append = f"console=ttyS0 panic=-1 quiet loglevel=3 {boot}" + (" module.sig_enforce=1" if machine else "")
+    disk = ["-drive", f"file={root_disk},format=raw,if=virtio,cache=unsafe"] if root_disk else []
     return [qemu, "-accel", accel, "-cpu", cpu, "-m", str(memory), "-smp", "1", "-nodefaults", "-no-reboot",
             "-display", "none", "-serial", "stdio", "-monitor", "none", *(machine.qemu_args() if machine else []),
-            "-kernel", str(image.vmlinuz), "-initrd", str(initrd),
+            "-kernel", str(image.vmlinuz), "-initrd", str(initrd), *disk,
             "-append", append,
             # romfile= : no iPXE option ROM needed for a -kernel boot
             "-netdev", "user,id=n0", "-device", "virtio-net-pci,netdev=n0,romfile="]
