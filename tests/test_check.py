@@ -73,8 +73,11 @@ def test_broken_module_makes_exactly_its_cells_red(tmp_path, src_6_12, build_tre
     assert dom.count('<td class="fail"') == 2 and colours["fail"] > 1000 and colours["pass"] > 0, colours
 
 
+# A release run's (-m release): CI boots 6.1 and 5.10 in other tests, and `check` with its
+# reports in test_broken_module_makes_exactly_its_cells_red.
 @pytest.mark.slow
 @pytest.mark.network
+@pytest.mark.release
 def test_matrix_with_vmtest_on_two_targets(tmp_path, build_tree_6_1):
     """The proof issue's matrix: build, boot the real kernel, load ours, pass traffic, on 6.1 and 5.10."""
     out = tmp_path / "check"
