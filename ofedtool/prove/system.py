@@ -22,12 +22,13 @@ import re
 import shutil
 import subprocess
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from .. import ui
 from ..errors import Failed, OfedError
-from ..fsutil import check_output, claim_dir, output_lock
+from ..fsutil import atomic_write, check_output, claim_dir, output_lock
 from ..kmod import build_id, module_name
 from ..proc import require, run
 from ..tree import VmStep
@@ -306,7 +307,7 @@ def run_system(session, req: SystemRequest, image_for, newest_release) -> dict:
         record.update(ok=ok, reason="" if ok else f"step {fails[0].step} failed: {fails[0].detail}",
                       seconds={**flow.seconds, "total": round(time.monotonic() - flow.t0, 1)},
                       steps=[s.__dict__ for s in flow.steps])
-        (out / "result.json").write_text(json.dumps(record, indent=2) + "\n")
+        atomic_write(out / "result.json", json.dumps(record, indent=2) + "\n")
         if (ok and not req.keep) and root.exists():
             shutil.rmtree(root)
     if not ok:
@@ -315,14 +316,13 @@ def run_system(session, req: SystemRequest, image_for, newest_release) -> dict:
     return record
 
 
+@contextmanager
 def _timed(flow: Flow, key: str):
-    class T:
-        def __enter__(self):
-            self.t = time.monotonic()
-
-        def __exit__(self, *exc):
-            flow.seconds[key] = round(time.monotonic() - self.t, 1)
-    return T()
+    t = time.monotonic()
+    try:
+        yield
+    finally:
+        flow.seconds[key] = round(time.monotonic() - t, 1)
 
 
 def _flow(req: SystemRequest, pkgs: Packages, flow: Flow, record: dict, out: Path, root: Path, image_for,
