@@ -62,6 +62,7 @@ class BuildResult:
     abi: dict | None = None   # AbiReport.as_dict(), or {"skipped": why}
     failure: str = ""  # why make failed when no compiler error says it (make_failure)
     failed_objects: list[str] = field(default_factory=list)  # objects make reported as failed
+    kbuild_dir: str = ""  # where gcc ran: the log's relative paths are relative to it
 
     def counts(self) -> dict:
         c = {"errors": 0, "undefined": 0, "hazards": 0, "warnings": 0, "binding": 0, "abi": 0}
@@ -461,7 +462,7 @@ def compile_tree(tree: Path, ktree: KernelTree, modules: list[Module], jobs: int
     ok = rc == 0 and not bad and all(r.ok for r in results)
     failure = make_failure(text, tree, kdir) if rc != 0 else ""
     return BuildResult(ok, seconds, rc, str(log), results, diags, abi, failure=failure,
-                       failed_objects=sorted(objects))
+                       failed_objects=sorted(objects), kbuild_dir=str(kdir))
 
 
 def _abi_gate(tree: Path, ktree: KernelTree, modules: list[Module], exporters: SourceIndex,
