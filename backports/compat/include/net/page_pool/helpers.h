@@ -5,3 +5,13 @@
 #else
 #include <net/page_pool.h>
 #endif
+
+/*
+ * page_pool_unref_page()/page_pool_put_unrefed_page() (6.6) are the older
+ * page_pool_defrag_page()/page_pool_put_defragged_page() renamed: drop fragment references,
+ * and return the page once the last one is gone.
+ */
+#ifndef HAVE_PAGE_POOL_UNREF_PAGE
+#define page_pool_unref_page page_pool_defrag_page
+#define page_pool_put_unrefed_page page_pool_put_defragged_page
+#endif
