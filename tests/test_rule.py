@@ -147,3 +147,27 @@ def test_mlx5_headers_follow_the_rule(rule, tmp_path):
     else:
         assert ib == "/* Y */\n" and not (out / "include/linux/mlx5").exists()
         assert not (out / "drivers/net/ethernet/mellanox").exists()
+
+
+def test_a_run_time_off_is_reported_and_guards_the_same_code(tmp_path):
+    """An off with a `feature` (AF_XDP zero-copy in X's mlx5 without xdp_buff_xsk.cb) is no
+    Kconfig symbol: it is reported, empties nothing, and names the probe mlx5's refusal is under."""
+    from ofedtool.adapt.generate import _switch_off
+    from ofedtool.catalog import data_dir
+    core = load_catalog().modules["mlx5_core"]
+    (tmp_path / "a" / core.dir).mkdir(parents=True)
+    on_6_1 = {"HAVE_XSK_BUFF_CB": False, "HAVE_DEVLINK_PORT_OPS": True, "HAVE_IRQ_CPU_RMAP_REMOVE": True}
+    rows = _switch_off(tmp_path / "a", on_6_1, [core])
+    assert [(r["module"], r.get("feature"), r.get("config")) for r in rows] == [
+        ("mlx5_core", "AF_XDP zero-copy", None)]
+    assert not [p.name for p in (tmp_path / "a" / core.dir).iterdir()]
+    xsk = next(o for o in core.off if o.feature)
+    patch = (data_dir("backports") / "patches" / core.dir / "en/xsk/pool.c.patch").read_text()
+    guard = [w.lstrip("!") for w in xsk.when]
+    assert [f"#ifndef {g}" for g in guard] == [ln[1:] for ln in patch.splitlines() if ln.startswith("+#ifndef")]
+    assert "+\t\treturn -EOPNOTSUPP;" in patch
+    # where the buffers have the area it is not reported; a Kconfig off beside it still empties its symbol
+    (tmp_path / "b" / core.dir).mkdir(parents=True)
+    rows = _switch_off(tmp_path / "b", {**on_6_1, "HAVE_XSK_BUFF_CB": True, "HAVE_DEVLINK_PORT_OPS": False}, [core])
+    assert not [r for r in rows if "feature" in r] and "CONFIG_MLX5_ESWITCH" in {r["config"] for r in rows}
+    assert "CONFIG_MLX5_ESWITCH :=\n" in (tmp_path / "b" / core.dir / "Kbuild").read_text()

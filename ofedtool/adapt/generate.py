@@ -335,11 +335,17 @@ def _switch_off(tree: Path, features: dict[str, bool], modules: list[Module]) ->
     against X's reworked ODP core): the module builds without them, and the manifest and the
     build summary say so. The Kconfig symbol is emptied for the module's Makefile (before it is
     read: object lists are expanded as it is parsed) and #undef'd after the target's autoconf.h
-    for its code."""
+    for its code. An off with a `feature` is no Kconfig symbol: the module's own code refuses it
+    under the same probes (a patch), so it is only reported."""
     from .rules import condition
     rows = []
     for m in modules:
         offs = [o for o in m.off if all(condition(w, features, f"module {m.name} off {o.config}") for w in o.when)]
+        # a run-time feature the code itself refuses under the same probes: only reported
+        for o in [o for o in offs if o.feature]:
+            rows.append({"module": m.name, "feature": o.feature, "why": o.why})
+            ui.info(f"[generate] {m.name}: built without {o.feature} ({o.why})")
+        offs = [o for o in offs if not o.feature]
         if not offs:
             continue
         kbuild = tree / m.dir / "Kbuild"

@@ -39,7 +39,7 @@ def text(b: pipeline.Built) -> str:
     for r in g.manifest.rules:
         rows.append(f"rule {r['name']}: {r['rule']} ({r['why']})")
     for o in g.manifest.off:
-        rows.append(f"{o['module']}: built without {o['config']} (switched off: {o['why']})")
+        rows.append(f"{o['module']}: built without {o.get('config') or o['feature']} (switched off: {o['why']})")
     for d in [d for d in res.diagnostics if d.kind != "warning"][:20]:
         rows.append(f"  {d.kind}: {d.file}:{d.line}: {d.msg}")
     rows.append(f"{'PASS' if res.ok else 'FAIL'}: {sum(m.ko is not None for m in res.modules)}/{len(res.modules)} "
