@@ -603,6 +603,31 @@ def _seal(results: dict) -> str:
 # ---------------------------------------------------------------- output
 
 
+_MACRO = re.compile(rb"\bHAVE_[A-Z0-9_]+\b")
+_CONFIG_LINE = re.compile(r"^(?:#define (HAVE_\w+) 1|/\* #undef (HAVE_\w+) \*/)$", re.M)
+
+
+def referenced(tree: Path) -> set[str]:
+    """The HAVE_* names the tree's C sources and headers (compat layer included) use, config.h
+    aside: a probe no file asks about decides nothing, so neither config.h nor a DKMS node's
+    probe kit carries it."""
+    names: set[str] = set()
+    for f in tree.rglob("*"):
+        if f.suffix in (".c", ".h") and f.is_file() and f.relative_to(tree).as_posix() != "compat/config.h":
+            names.update(m.decode() for m in _MACRO.findall(f.read_bytes()))
+    return names
+
+
+def config_h_names(text: str) -> list[str]:
+    """The HAVE_* a rendered config.h carries (defined or not), in its order."""
+    return [a or b for a, b in _CONFIG_LINE.findall(text)]
+
+
+def config_features(results: dict[str, bool], used: set[str]) -> dict[str, bool]:
+    """What config.h carries: every OFED_CORE_* fact, and the HAVE_* the tree uses."""
+    return {k: v for k, v in results.items() if not k.startswith("HAVE_") or k in used}
+
+
 def render_config_h(results: dict[str, bool]) -> str:
     lines = [
         "/* config.h: target kernel features found by ofedtool's probes. Generated: do not edit. */",
