@@ -43,7 +43,7 @@ def build(pkg: Package, out: Path, work: Path, dkms_tree: Path) -> DebOutput:
     root = _fresh(work / "deb-root")
     shutil.copytree(dkms_tree, root / "usr" / "src" / f"{pkg.name}-{pkg.version}", symlinks=True)
     conffiles = _modprobe_conf(pkg, root, dkms_tree / f"{pkg.name}.modprobe.conf") + _kernel_hooks(pkg, root)
-    return _build(pkg, out, root, f"{pkg.name}-dkms", "all", depends="dkms (>= 3.0)",
+    return _build(pkg, out, root, f"{pkg.name}-dkms", "all", depends="dkms (>= 2.8)",  # Debian 11's 2.8.4 builds it
                   conflicts=_conflicts(pkg, "mlnx-ofed-kernel-dkms"),
                   summary=f"upstream Linux RDMA stack {pkg.tree.source_version} for Linux {info['series']}.y (DKMS source)",
                   description=_description(pkg, info["series"]), scripts=("postinst", "prerm"), conffiles=conffiles)
