@@ -604,7 +604,6 @@ def _seal(results: dict) -> str:
 
 
 _MACRO = re.compile(rb"\bHAVE_[A-Z0-9_]+\b")
-_CONFIG_LINE = re.compile(r"^(?:#define (HAVE_\w+) 1|/\* #undef (HAVE_\w+) \*/)$", re.M)
 
 
 def referenced(tree: Path) -> set[str]:
@@ -616,11 +615,6 @@ def referenced(tree: Path) -> set[str]:
         if f.suffix in (".c", ".h") and f.is_file() and f.relative_to(tree).as_posix() != "compat/config.h":
             names.update(m.decode() for m in _MACRO.findall(f.read_bytes()))
     return names
-
-
-def config_h_names(text: str) -> list[str]:
-    """The HAVE_* a rendered config.h carries (defined or not), in its order."""
-    return [a or b for a, b in _CONFIG_LINE.findall(text)]
 
 
 def config_features(results: dict[str, bool], used: set[str]) -> dict[str, bool]:

@@ -29,13 +29,11 @@ CONFIG = "probekit/config.list"
 
 
 def config_names(tree: Path, manifest: Manifest) -> list[str]:
-    """The HAVE_* the tree's generated config.h carries (without one, every HAVE_ it was
-    generated with)."""
-    from ..adapt.probes import config_h_names
-    conf = tree / "compat" / "config.h"
-    if conf.is_file():
-        return config_h_names(conf.read_text())
-    return sorted(n for n in manifest.features if n.startswith("HAVE_"))
+    """The HAVE_* the tree's config.h carries, by the engine's own rule (adapt.probes.config_features:
+    those its sources and compat headers use), so a tree generated before that rule, whose
+    config.h has every probe, gets the same list as its siblings generated now."""
+    from ..adapt.probes import config_features, referenced
+    return sorted(n for n in config_features(manifest.features, referenced(tree)) if n.startswith("HAVE_"))
 
 
 @dataclass(frozen=True)
