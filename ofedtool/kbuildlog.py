@@ -49,7 +49,11 @@ def is_error(m: re.Match) -> bool:
 def tree_relative(path: str, top: Path, cwd: Path | None = None) -> str:
     """A path from the build log as a path in the tree. gcc names files as they were given to it:
     absolute, or (when ccache's base_dir rewrote the command line) relative to the directory
-    kbuild runs the compiler in, the kernel build dir."""
+    kbuild runs the compiler in, the kernel build dir or the tree's view of it."""
     if cwd is not None and not os.path.isabs(path):
         path = os.path.normpath(os.path.join(cwd, path))
+        # A directory of links inside the tree (the tree's view of the kernel build dir, where
+        # ofedtool runs kbuild): what is reached through it is the build dir's, not the tree's.
+        if path.startswith(str(cwd).rstrip("/") + "/") and str(cwd).startswith(str(top).rstrip("/") + "/"):
+            path = os.path.realpath(path)
     return path.removeprefix(str(top).rstrip("/") + "/")

@@ -285,7 +285,7 @@ def _gap(session: Session, sel: Selection, opts: BuildOptions, inp: Inputs, out:
     ktree = inp.ktree
     with ui.stage("build", f"make -k -j{opts.jobs} of the pristine tree against {ktree.release}"):
         res = compile_tree(g.out, ktree, inp.modules, opts.jobs)
-    apis = parse(Path(res.log).read_text(errors="replace"), g.out, ktree.build_dir)
+    apis = parse(Path(res.log).read_text(errors="replace"), g.out, Path(res.kbuild_dir))
     return Gap(inp, g, res, apis)
 
 

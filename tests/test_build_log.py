@@ -257,3 +257,27 @@ def test_expected_objects_are_the_objects_kbuild_compiled(built_tree_6_1, build_
                 for m in re.finditer(r"^\s+CC \[M\]\s+(\S+\.o)$", text, re.M) if not m[1].endswith(".mod.o")}
     assert len(compiled) > 50
     assert expected_objects(built_tree_6_1, kbuild_config(built_tree_6_1, build_tree_6_1)) == compiled
+
+
+def test_paths_through_the_trees_view_of_the_kernel_build_dir(tmp_path):
+    """kbuild runs gcc in TREE/.kbuild, links to the build dir's entries: ccache hands gcc our
+    files as ../drivers/..., the kernel's as ./include/...; the parser puts each where it is."""
+    from ofedtool.build.compile import tree_relative
+    from ofedtool.fetch.kbuild import VIEW, kbuild_view
+    kdir, tree = tmp_path / "k", tmp_path / "out" / "tree"
+    (kdir / "include" / "linux").mkdir(parents=True)
+    (kdir / "include" / "linux" / "x.h").write_text("")
+    (kdir / "Makefile").write_text("")
+    tree.mkdir(parents=True)
+    view = kbuild_view(kdir, tree)
+    assert view == tree / VIEW and not view.is_symlink()
+    assert sorted(p.name for p in view.iterdir()) == ["Makefile", "include"]
+    assert tree_relative("../drivers/a.c", tree, view) == "drivers/a.c"
+    assert tree_relative("./include/linux/x.h", tree, view) == str(kdir / "include" / "linux" / "x.h")
+    # A new entry in the build dir (another upload unpacked there) gives a new view; the same one is kept.
+    (kdir / ".config").write_text("")
+    assert kbuild_view(kdir, tree) == view and (view / ".config").is_symlink()
+    assert [p.name for p in tree.iterdir()] == [VIEW]
+    from ofedtool.package.common import source_files
+    (tree / "Kbuild").write_text("obj-m += drivers/\n")
+    assert source_files(tree) == ["Kbuild"]  # no package ships the view

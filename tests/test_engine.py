@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from conftest import REPO, error_line, run_cli
+from ofedtool.fetch.kbuild import VIEW
 
 pytestmark = [pytest.mark.slow, pytest.mark.network]
 
@@ -73,17 +74,35 @@ def test_broken_patch_names_patch_and_hunk_and_writes_nothing(tmp_path, build_tr
     assert not [x for x in tmp_path.iterdir() if x.name.startswith(".out.")]
 
 
-def _build(kernel: str, out: Path) -> dict:
+def _build(kernel: str, out: Path, env: dict | None = None) -> dict:
     p = run_cli("--json", "build", "--kernel", kernel, "--from", "6.12", "--source", "debian",
-                "--modules", "core,rxe,siw", "-o", str(out))
+                "--modules", "core,rxe,siw", "-o", str(out), env=env)
     res = json.loads(p.stdout)
     assert p.returncode == 0, p.stderr[-3000:] + "\n" + "\n".join(
         f"{d['kind']} {d['file']}:{d['line']} {d['msg']}" for d in res["build"]["diagnostics"][:30])
     return res
 
 
-def test_build_6_12_on_debian_6_1(tmp_path, build_tree_6_1):
-    res = _build("6.1", tmp_path / "out")
+def _ccache_results(statslog: Path) -> dict[str, str]:
+    """source → hit or miss, from ccache's stats_log (one '# <source>' block per compile)."""
+    out, src = {}, None
+    for line in statslog.read_text().splitlines():
+        if line.startswith("# "):
+            src = line[2:]
+        elif src and line in ("direct_cache_hit", "preprocessed_cache_hit", "cache_miss"):
+            out[src] = "miss" if line == "cache_miss" else "hit"
+    return out
+
+
+def test_build_6_12_on_debian_6_1(tmp_path, build_tree_6_1, built_tree_6_1):
+    # The same inputs as the session's built_tree_6_1, generated into another directory: with
+    # ccache (installed by scripts/bootstrap), every compile is a hit on that tree's entries.
+    stats = tmp_path / "ccache-stats"
+    res = _build("6.1", tmp_path / "out", env={"CCACHE_STATSLOG": str(stats)})
+    if shutil.which("ccache"):
+        got = _ccache_results(stats)
+        missed = sorted(s for s, r in got.items() if r == "miss")
+        assert len(got) >= 50 and missed == [], missed[:10]
     b = res["build"]
     assert b["counts"]["errors"] == 0 and b["counts"]["undefined"] == 0 and b["counts"]["hazards"] == 0
     mods = {m["name"]: m for m in b["modules"]}
@@ -100,9 +119,11 @@ def test_build_6_12_on_debian_6_1(tmp_path, build_tree_6_1):
     assert "OFED_CORE_RDMA_HEADERS_ARE_TARGETS" in man["compat"]["active"]
     assert b["counts"]["abi"] == 0 and b["abi"]["compared"] and b["abi"]["hazards"] == [], b["abi"]
     # No kernel include/rdma header was read: the .d files name only ours. (Paths are relative
-    # to the kernel build dir, where kbuild runs the compiler, when ccache rewrote them.)
+    # to where kbuild runs the compiler, the tree's view of the kernel build dir, when ccache
+    # rewrote them.)
     deps = "".join(p.read_text() for p in (tmp_path / "out").rglob(".*.o.cmd"))
-    rdma = {os.path.normpath(os.path.join(build_tree_6_1, d)) for d in deps.split() if "/include/rdma/" in d}
+    cwd = tmp_path / "out" / VIEW
+    rdma = {os.path.normpath(os.path.join(cwd, d)) for d in deps.split() if "/include/rdma/" in d}
     assert rdma
     assert [d for d in rdma if not d.startswith(str(tmp_path))] == []
 

@@ -22,7 +22,7 @@ from ..catalog import data_dir
 from ..errors import OfedError
 from ..kbuildlog import tree_relative  # noqa: F401  (re-exported: gap and tests read paths with it)
 from ..kmod import vermagic
-from ..fetch.kbuild import KernelTree
+from ..fetch.kbuild import KernelTree, kbuild_view
 from ..modules import Module
 
 if TYPE_CHECKING:
@@ -62,6 +62,7 @@ class BuildResult:
     abi: dict | None = None   # AbiReport.as_dict(), or {"skipped": why}
     failure: str = ""  # why make failed when no compiler error says it (make_failure)
     failed_objects: list[str] = field(default_factory=list)  # objects make reported as failed
+    kbuild_dir: str = ""  # where gcc ran: the log's relative paths are relative to it
 
     def counts(self) -> dict:
         c = {"errors": 0, "undefined": 0, "hazards": 0, "warnings": 0, "binding": 0, "abi": 0}
@@ -400,16 +401,20 @@ def compile_tree(tree: Path, ktree: KernelTree, modules: list[Module], jobs: int
     log = tree / "build.log"
     cc = compiler_command(ktree.cc, ccache)
     js = jobserver.from_environ()
-    cmd = ["make", "-C", str(tree), "-k", *jobserver.jobs_args(jobs, js), f"KERNELDIR={ktree.build_dir}",
-           *ktree.make_vars(cc), "modules"]
-    fds = js.fds if js else ()
+    # Where gcc runs, hence what relative paths in the log and .cmd files are relative to.
+    kdir = ktree.build_dir
     env = dict(jobserver.make_env(os.environ, js), LC_ALL="C")
     if cc.startswith("ccache "):
-        # Paths under the tree are hashed relative to it: the same sources generated into
-        # another output directory (a CI matrix cell, a release) hit the same cache entries.
+        # Paths under the tree reach gcc relative to the directory it runs in: in the tree's
+        # view of the build dir, the same for the same sources generated into any output
+        # directory (a CI matrix cell, a release), which then hit the same cache entries.
+        kdir = kbuild_view(ktree.build_dir, tree)
         env.setdefault("CCACHE_BASEDIR", str(tree))
+    cmd = ["make", "-C", str(tree), "-k", *jobserver.jobs_args(jobs, js), f"KERNELDIR={ktree.build_dir}",
+           f"OFED_KBUILD_DIR={kdir}", *ktree.make_vars(cc), "modules"]
+    fds = js.fds if js else ()
     t0 = time.monotonic()
-    progress = _Progress(tree, ktree.build_dir, expected_objects(tree, kbuild_config(tree, ktree.build_dir)))
+    progress = _Progress(tree, kdir, expected_objects(tree, kbuild_config(tree, ktree.build_dir)))
     f = _Log(log)
     try:
         rc = _make(cmd, env, f, fds, progress)
@@ -418,21 +423,21 @@ def compile_tree(tree: Path, ktree: KernelTree, modules: list[Module], jobs: int
             # modules whose sources failed (their objects are done: only modpost and links run),
             # so one broken module does not turn every other module red.
             text = f.text()
-            broken = _failed_modules(parse_log(text, tree, set(), ktree.build_dir), modules,
-                                     failed_objects(text, tree, ktree.build_dir))
+            broken = _failed_modules(parse_log(text, tree, set(), kdir), modules,
+                                     failed_objects(text, tree, kdir))
             off = sorted({f"CONFIG_{k}" for m in modules if m.name in broken for k, _ in m.kconfig})
             if broken and len(broken) < len(modules) and not kbuildlog.ENOSPC.search(text):
                 ui.info(f"[build] {', '.join(sorted(broken))} failed; linking the other modules without them")
                 f.write(f"\n### ofedtool: second pass without {' '.join(off)}\n")
-                _make(cmd + [f"OFED_DISABLE={' '.join(off)}"], env, f, fds, _Progress(tree, ktree.build_dir, set()))
+                _make(cmd + [f"OFED_DISABLE={' '.join(off)}"], env, f, fds, _Progress(tree, kdir, set()))
         text = f.text()
     finally:
         f.close()
     if f.error is not None:
         ui.warn(f"cannot write {log}: {f.error.strerror}")
     seconds = time.monotonic() - t0
-    diags = parse_log(text, tree, hazard_flags(), ktree.build_dir)
-    objects = failed_objects(text, tree, ktree.build_dir)
+    diags = parse_log(text, tree, hazard_flags(), kdir)
+    objects = failed_objects(text, tree, kdir)
     if (tree / "Module.symvers").exists():
         # Every import must bind to OUR core's export (CRC), not the distro's (ofedtool/build/binding.py).
         from .binding import check_binding
@@ -455,9 +460,9 @@ def compile_tree(tree: Path, ktree: KernelTree, modules: list[Module], jobs: int
     # Errors or hazards anywhere (a shared header, compat/) fail the build, not only their module.
     bad = any(d.kind in ("error", "undefined", "hazard", "modpost", "binding", "abi") for d in diags)
     ok = rc == 0 and not bad and all(r.ok for r in results)
-    failure = make_failure(text, tree, ktree.build_dir) if rc != 0 else ""
+    failure = make_failure(text, tree, kdir) if rc != 0 else ""
     return BuildResult(ok, seconds, rc, str(log), results, diags, abi, failure=failure,
-                       failed_objects=sorted(objects))
+                       failed_objects=sorted(objects), kbuild_dir=str(kdir))
 
 
 def _abi_gate(tree: Path, ktree: KernelTree, modules: list[Module], exporters: SourceIndex,

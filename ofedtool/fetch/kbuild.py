@@ -244,6 +244,39 @@ def _available(family: str) -> list[tuple[int, str]]:
     return sorted((major, name) for name, major in found.items())
 
 
+VIEW = ".kbuild"    # a tree's view of its kernel build dir (kbuild_view), never a source file
+
+
+def kbuild_view(build_dir: Path, tree: Path) -> Path:
+    """tree/.kbuild: a directory holding one absolute symlink per entry of the kernel build dir,
+    where make runs kbuild instead of in the build dir itself.
+
+    kbuild runs gcc in the directory make -C names. ccache's base_dir turns our paths into paths
+    relative to that directory, so only when it lies inside the tree are they the same for the
+    same tree in any output directory ("../drivers/..."), and a matrix cell, a release or another
+    Jenkins workspace hits the cache entries of the first build. From the kernel build dir they
+    spell the output directory ("../../../../tmp/job-7/tree/..."), and every new directory
+    compiled everything again. The view is a real directory, so make's CURDIR (kbuild's objtree)
+    is the view itself; what kbuild reads through it is the build dir's own files."""
+    build_dir = Path(build_dir).resolve()
+    view = Path(tree) / VIEW
+    want = {e.name: str((build_dir / e.name).resolve()) for e in build_dir.iterdir()}
+    if view.is_dir() and not view.is_symlink() and {
+            e.name: os.readlink(e) for e in view.iterdir() if e.is_symlink()} == want:
+        return view
+    tmp = Path(tree) / f".{VIEW}.tmp.{os.getpid()}"
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir()
+    for name, target in want.items():
+        (tmp / name).symlink_to(target)
+    if view.exists() or view.is_symlink():
+        old = Path(tree) / f".{VIEW}.old.{os.getpid()}"
+        view.rename(old)
+        shutil.rmtree(old, ignore_errors=True)
+    tmp.rename(view)
+    return view
+
+
 def make_args(tree: KernelTree, m_dir: Path, jobs: int, extra: Sequence[str] = (), js=None) -> list[str]:
     """A kbuild make for M=m_dir: -j{jobs}, or no -j under a jobserver (ofedtool.jobserver)."""
     from ..jobserver import jobs_args

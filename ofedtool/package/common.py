@@ -36,6 +36,7 @@ from pathlib import Path
 
 from .. import kmod, ui
 from ..errors import OfedError
+from ..fetch.kbuild import VIEW
 from ..tree import BuildRecord, BuiltTree, Manifest
 
 DEFAULT_NAME = "ofed-rdma"
@@ -224,7 +225,7 @@ def source_files(tree: Path) -> list[str]:
     out = []
     for path in sorted(tree.rglob("*")):
         rel = path.relative_to(tree)
-        if path.is_dir() or _PRODUCTS.search(path.name) or rel.parts[0] in ("packages",):
+        if path.is_dir() or _PRODUCTS.search(path.name) or rel.parts[0] in ("packages", VIEW):
             continue
         out.append(rel.as_posix())
     return out
