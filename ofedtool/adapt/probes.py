@@ -612,7 +612,11 @@ def referenced(tree: Path) -> set[str]:
     probe kit carries it."""
     names: set[str] = set()
     for f in tree.rglob("*"):
-        if f.suffix in (".c", ".h") and f.is_file() and f.relative_to(tree).as_posix() != "compat/config.h":
+        rel = f.relative_to(tree)
+        # a built tree's kbuild view (.kbuild: links into the kernel's build dir) is not the tree
+        if f.suffix not in (".c", ".h") or rel.parts[0].startswith(".") or f.is_symlink() or not f.is_file():
+            continue
+        if rel.as_posix() != "compat/config.h":
             names.update(m.decode() for m in _MACRO.findall(f.read_bytes()))
     return names
 
