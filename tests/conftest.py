@@ -22,7 +22,7 @@ DATA = Path(__file__).resolve().parent / "data"
 
 # Fixtures that fetch from Debian's mirror when the cache is cold: a test using one is a network
 # test, whatever its own marks say (`-m "not network"` must never download).
-NETWORK_FIXTURES = {"src_6_12", "src_6_1", "build_tree_6_1", "build_tree_6_12", "built_tree_6_1",
+NETWORK_FIXTURES = {"src_6_12", "src_6_1", "src_5_10", "build_tree_6_1", "build_tree_6_12", "built_tree_6_1",
                     "built_tree_6_12", "remote", "packages", "cm_case", "tree", "ulp_build_6_1", "gap_6_1"}
 
 
@@ -48,6 +48,13 @@ def src_6_12(cache) -> Path:
 def src_6_1(cache) -> Path:
     from ofedtool.fetch.sources import fetch_source
     return fetch_source(cache, parse_from("6.1"), "debian").path
+
+
+@pytest.fixture(scope="session")
+def src_5_10(cache) -> Path:
+    """Debian 11's own RDMA source (5.10.N): the target-rule drivers the provider shims adapt."""
+    from ofedtool.fetch.sources import fetch_source
+    return fetch_source(cache, parse_from("5.10"), "debian").path
 
 
 def _build_dir(cache, kernel: str) -> Path:

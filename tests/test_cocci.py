@@ -253,3 +253,67 @@ def test_port_u32_shim_wraps_ops_tables_and_the_netdev_init_assignment(src_6_12,
     assert "return hfi1_ipoib_setup_rn(dev, port, netdev, param);" in h[start:end]
     restored = (h[:start] + h[end:]).replace("= ofed_shim_hfi1_ipoib_setup_rn;", "= hfi1_ipoib_setup_rn;")
     assert restored == before[hfi1].decode()
+
+
+def test_driver_allocated_qp_core_rule_and_driver_shim(src_6_12, src_5_10, tmp_path):
+    """Y's drivers allocate their QP and free it in destroy_qp: on X's real verbs.c the core asks
+    .ofed_create_qp_legacy for the QP where no size_ib_qp says how big it is, never calls
+    create_qp or kfree on it, and ends its own side (usecnt, restrack) before the driver's
+    destroy_qp; on 5.10's real mthca the ops table names its create_qp that way."""
+    from ofedtool.adapt.shims import shims_dir
+    from ofedtool.catalog import data_dir
+    verbs, mthca = f"{CORE}/verbs.c", "drivers/infiniband/hw/mthca/mthca_provider.c"
+    core = _copy(src_6_12, tmp_path / "core", [verbs])
+    run_smpl(data_dir("backports") / "smpl" / "create-qp-driver-allocated.cocci", core, [verbs], jobs=1)
+    v = (core / verbs).read_text()
+    create = v[v.index("static struct ib_qp *create_qp("):v.index("\n}\n", v.index("static struct ib_qp *create_qp("))]
+    assert "qp = dev->ops.ofed_create_qp_legacy(pd, attr, udata);" in create
+    assert "ret = !dev->ops.size_ib_qp ? 0 : dev->ops.create_qp(" in create
+    legacy_err = create[create.index("if (ret && !dev->ops.size_ib_qp) {"):]
+    assert legacy_err.index("rdma_restrack_put(&qp->res);") < legacy_err.index("dev->ops.destroy_qp(qp,")
+    assert legacy_err.index("return ERR_PTR(ret);") < legacy_err.index("goto err_security;")
+    helper = v[v.index("static int ofed_destroy_legacy_qp("):v.index("int ib_destroy_qp_user(")]
+    assert "kfree" not in helper
+    assert helper.index("ib_qp_usecnt_dec(qp);") < helper.index("rdma_restrack_commit_del(&qp->res);") \
+        < helper.index("ret = qp->device->ops.destroy_qp(qp, udata);")
+    user = v[v.index("int ib_destroy_qp_user("):]
+    assert user.index("return ofed_destroy_legacy_qp(") < user.index("ret = qp->device->ops.destroy_qp(qp, udata);")
+    drv = _copy(src_5_10, tmp_path / "drv", [mthca])
+    run_smpl(shims_dir() / "ib-create-qp-driver-allocated-5.15" / "create-qp-legacy.cocci", drv, [mthca], jobs=1)
+    m = (drv / mthca).read_text()
+    assert ".ofed_create_qp_legacy = mthca_create_qp," in m and ".create_qp = " not in m
+
+
+def test_hw_stats_and_init_port_shims_on_real_drivers_and_core(src_6_12, src_5_10, tmp_path):
+    """5.10's cxgb4 gets a device and a port wrapper over its alloc_hw_stats(dev, port) (port 0 is
+    the device), hfi1's init_port becomes ofed_init_port with rdmavt's check following, and X's
+    real sysfs.c reads a NULL stats answer as 'none' and calls ofed_init_port with the port's
+    kobject after its groups."""
+    from ofedtool.adapt.shims import shims_dir
+    from ofedtool.catalog import data_dir
+    cxgb4, hfi1, vt = ("drivers/infiniband/hw/cxgb4/provider.c", "drivers/infiniband/hw/hfi1/verbs.c",
+                       "drivers/infiniband/sw/rdmavt/vt.c")
+    drv = _copy(src_5_10, tmp_path / "drv", [cxgb4, hfi1, vt])
+    run_smpl(shims_dir() / "ib-alloc-hw-stats-split-5.14" / "alloc-hw-stats-split.cocci", drv, [cxgb4], jobs=1)
+    c = (drv / cxgb4).read_text()
+    wd, wp = "ofed_shim_c4iw_alloc_stats_device_c4iw_dev_ops", "ofed_shim_c4iw_alloc_stats_port_c4iw_dev_ops"
+    assert f".alloc_hw_device_stats = {wd}," in c and f".alloc_hw_port_stats = {wp}," in c
+    assert ".alloc_hw_stats =" not in c
+    assert "return c4iw_alloc_stats(ibdev, 0);" in c[c.index(f"*{wd}("):c.index(f"*{wp}(")]
+    res = run_smpl(shims_dir() / "ib-init-port-kobject-5.15" / "init-port-kobject.cocci", drv, [hfi1, vt], jobs=1)
+    assert sorted(f.file for f in res.files if f.changed) == sorted([hfi1, vt])
+    assert ".ofed_init_port = hfi1_create_port_files," in (drv / hfi1).read_text()
+    assert "rdi->ibdev.ops.ofed_init_port" in (drv / vt).read_text()
+    sysfs = f"{CORE}/sysfs.c"
+    core = _copy(src_6_12, tmp_path / "core", [sysfs])
+    before = (core / sysfs).read_text()
+    for rule in ("hw-stats-null-is-none.cocci", "init-port-kobject.cocci"):
+        run_smpl(data_dir("backports") / "smpl" / rule, core, [sysfs], jobs=1)
+    s = (core / sysfs).read_text()
+    assert before.count("return ERR_PTR(-ENOMEM);") - s.count("return ERR_PTR(-ENOMEM);") == 2
+    for op in ("alloc_hw_device_stats(ibdev)", "alloc_hw_port_stats(port->ibdev, port->port_num)"):
+        after = s[s.index(op):]
+        assert after.index("return ERR_PTR(-EOPNOTSUPP);") < after.index("return ERR_PTR(-ENOMEM);")
+    setup = " ".join(s[s.index("static struct ib_port *setup_port("):].split())
+    assert setup.index("sysfs_create_groups(&p->kobj, device->ops.port_groups);") \
+        < setup.index("device->ops.ofed_init_port(device, port_num, &p->kobj);") < setup.index("err_groups:")

@@ -48,7 +48,10 @@ def test_default_is_upstream_where_carried():
     assert mlx5.rule == "upstream" and not mlx5.explicit and "carry" in mlx5.why
     # X's mlx5_ib needs X's mlx5_core; the target variant's ODP switch-off is not X's
     ib = cat.modules["mlx5_ib"]
-    assert "mlx5_core" in ib.depends and ib.off == ()
+    assert "mlx5_core" in ib.depends and "INFINIBAND_ON_DEMAND_PAGING" not in {o.config for o in ib.off}
+    # what X's mlx5_ib switches off follows X's mlx5_core (its eswitch), under the same conditions
+    core_off = {o.config: o.when for o in cat.modules["mlx5_core"].off}
+    assert all(core_off.get(o.config) == o.when for o in ib.off)
     assert cat.modules["mlx5_core"].includes == ("include/linux/mlx5",)
 
 

@@ -346,6 +346,10 @@ def _switch_off(tree: Path, features: dict[str, bool], modules: list[Module]) ->
             continue
         kbuild = tree / m.dir / "Kbuild"
         head = "".join(f"# ofedtool: {m.name} without CONFIG_{o.config}: {o.why}\nCONFIG_{o.config} :=\n" for o in offs)
+        if not kbuild.is_file():
+            # An upstream-rule directory builds from X's own Makefile: a Kbuild beside it wins,
+            # so ours empties the symbols and then reads it.
+            kbuild.write_text("include $(src)/Makefile\n")
         (tree / m.dir / "ofed-off.h").write_text(
             "/* ofedtool: features switched off for this module (backports/modules.toml, off) */\n"
             + "".join(f"#undef CONFIG_{o.config}\n#undef CONFIG_{o.config}_MODULE\n" for o in offs))

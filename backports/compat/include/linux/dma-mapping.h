@@ -105,4 +105,16 @@ static inline void ofed_dma_unmap_phys(struct device *dev, dma_addr_t addr, size
 #define dma_unmap_phys ofed_dma_unmap_phys
 #endif
 
+/*
+ * dma_dev_need_sync() (6.10): whether any mapping of the device needs syncing. Without it, say
+ * yes: the driver then syncs each buffer, which costs nothing where the mapping is coherent.
+ */
+#ifndef HAVE_DMA_DEV_NEED_SYNC
+static inline bool ofed_dma_dev_need_sync(const struct device *dev)
+{
+	return true;
+}
+#define dma_dev_need_sync ofed_dma_dev_need_sync
+#endif
+
 #endif /* _OFED_LINUX_DMA_MAPPING_H */

@@ -34,4 +34,22 @@ static inline void ofed_unpin_user_page_range_dirty_lock(struct page *page,
 #define zap_special_vma_range zap_vma_ptes
 #endif
 
+/*
+ * vm_flags_set()/vm_flags_clear() (6.3): vma->vm_flags became read-only outside them. Before,
+ * drivers wrote the flags directly, under the mmap lock the mmap handler holds.
+ */
+#ifndef HAVE_VM_FLAGS_SET
+static inline void ofed_vm_flags_set(struct vm_area_struct *vma, vm_flags_t flags)
+{
+	vma->vm_flags |= flags;
+}
+
+static inline void ofed_vm_flags_clear(struct vm_area_struct *vma, vm_flags_t flags)
+{
+	vma->vm_flags &= ~flags;
+}
+#define vm_flags_set ofed_vm_flags_set
+#define vm_flags_clear ofed_vm_flags_clear
+#endif
+
 #endif /* _OFED_LINUX_MM_H */

@@ -37,4 +37,29 @@ static inline void ofed_devlink_port_type_ib_set(struct devlink_port *devlink_po
 #endif
 #endif
 
+/*
+ * The devl_* calls of 6.3 run under the instance lock the caller holds (devl_lock). The
+ * target's devlink_* counterparts for parameters and health reporters take no instance lock
+ * (parameters are a plain list, reporters have their own mutex), so under devl_lock they are
+ * the same calls. Registering parameters after devlink_register() only became legal in 6.3:
+ * X's mlx5 registers the instance last here (patches/.../mlx5/core/main.c.patch), as the
+ * target's own drivers do.
+ */
+#ifndef HAVE_DEVL_PARAMS_REGISTER
+#define devl_params_register devlink_params_register
+#define devl_params_unregister devlink_params_unregister
+#define devl_param_driverinit_value_get devlink_param_driverinit_value_get
+#define devl_param_driverinit_value_set devlink_param_driverinit_value_set
+#endif
+
+#ifndef HAVE_DEVL_HEALTH_REPORTER_CREATE
+#define devl_health_reporter_create devlink_health_reporter_create
+#define devl_health_reporter_destroy devlink_health_reporter_destroy
+#endif
+
+/* No nested instances before 6.7: the nested devlink (mlx5's Ethernet one) stands alone. */
+#ifndef HAVE_DEVL_NESTED_DEVLINK_SET
+#define devl_nested_devlink_set(devlink, nested_devlink) ({ (void)(devlink); (void)(nested_devlink); 0; })
+#endif
+
 #endif

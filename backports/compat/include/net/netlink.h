@@ -36,4 +36,16 @@ static inline ssize_t ofed_nla_strscpy(char *dst, const struct nlattr *nla,
 #define nla_strscpy ofed_nla_strscpy
 #endif
 
+/*
+ * NL_SET_ERR_MSG_FMT_MOD() (6.2) formats into the extack's own buffer, which the target's
+ * struct netlink_ext_ack lacks. The message the user gets is the format string itself (a
+ * literal, so it outlives the request), and the formatted one goes to the kernel log.
+ */
+#ifndef HAVE_NL_SET_ERR_MSG_FMT
+#define NL_SET_ERR_MSG_FMT_MOD(extack, fmt, args...) do {			\
+	net_warn_ratelimited(KBUILD_MODNAME ": " fmt "\n", ##args);		\
+	NL_SET_ERR_MSG_MOD((extack), fmt);					\
+} while (0)
+#endif
+
 #endif /* _OFED_NET_NETLINK_H */

@@ -97,4 +97,63 @@ static inline void ofed_rdma_set_device_sysfs_group(struct ib_device *dev,
 #define rdma_set_device_sysfs_group ofed_rdma_set_device_sysfs_group
 #endif
 
+/*
+ * rdma_alloc_hw_stats_struct() takes an array of struct rdma_stat_desc (5.16) instead of Y's
+ * array of names. Ours builds the descriptors from the names in the stats' own allocation,
+ * after value[], so our core's rdma_free_hw_stats_struct() (is_disabled, then the block)
+ * frees them with it and nothing outlives the stats or leaks.
+ */
+#if defined(OFED_TARGET_RULE) && defined(OFED_CORE_RDMA_STAT_DESC) && !defined(HAVE_RDMA_STAT_DESC)
+static inline struct rdma_hw_stats *
+ofed_rdma_alloc_hw_stats_struct(const char * const *names, int num_counters,
+				unsigned long lifespan)
+{
+	struct rdma_stat_desc *descs;
+	struct rdma_hw_stats *stats;
+	int i;
+
+	stats = kzalloc(struct_size(stats, value, num_counters) +
+			num_counters * sizeof(*descs), GFP_KERNEL);
+	if (!stats)
+		return NULL;
+	stats->is_disabled = kcalloc(BITS_TO_LONGS(num_counters),
+				     sizeof(*stats->is_disabled), GFP_KERNEL);
+	if (!stats->is_disabled) {
+		kfree(stats);
+		return NULL;
+	}
+	descs = (struct rdma_stat_desc *)&stats->value[num_counters];
+	for (i = 0; i < num_counters; i++)
+		descs[i].name = names[i];
+	stats->descs = descs;
+	stats->num_counters = num_counters;
+	stats->lifespan = msecs_to_jiffies(lifespan);
+	mutex_init(&stats->lock);
+	return stats;
+}
+#define rdma_alloc_hw_stats_struct ofed_rdma_alloc_hw_stats_struct
+#endif
+
+/*
+ * ib_is_destroy_retryable() and ib_destroy_usecnt() went (5.13): our core retries every failed
+ * destroy of a uobject when the FD closes, so a driver returns any error it has, as upstream's
+ * drivers do since.
+ */
+#if defined(OFED_TARGET_RULE) && !defined(OFED_CORE_IB_IS_DESTROY_RETRYABLE) && \
+	defined(HAVE_IB_IS_DESTROY_RETRYABLE)
+static inline bool ofed_ib_is_destroy_retryable(int ret, enum rdma_remove_reason why,
+						struct ib_uobject *uobj)
+{
+	return ret;
+}
+#define ib_is_destroy_retryable ofed_ib_is_destroy_retryable
+
+static inline int ofed_ib_destroy_usecnt(atomic_t *usecnt, enum rdma_remove_reason why,
+					 struct ib_uobject *uobj)
+{
+	return atomic_read(usecnt) ? -EBUSY : 0;
+}
+#define ib_destroy_usecnt ofed_ib_destroy_usecnt
+#endif
+
 #endif

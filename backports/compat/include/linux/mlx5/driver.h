@@ -9,14 +9,16 @@
  * struct ib_device alone. So our calls pass NULL for it, and the gate is told so. The
  * callback it returns (mlx5_rdma_setup_rn) only stores the device it is later handed in
  * struct rdma_netdev, which IPoIB, rebuilt by us, reads.
- * Switched off on X -> X (OFED_CORE_RDMA_HEADERS_ARE_TARGETS).
+ * Switched off on X -> X (OFED_CORE_RDMA_HEADERS_ARE_TARGETS), and where mlx5_core is X's
+ * (OFED_CORE_MLX5_FROM_X, rule upstream): it is then ours, defined by its own ipoib.c.
  */
 #ifndef _OFED_COMPAT_LINUX_MLX5_DRIVER_H
 #define _OFED_COMPAT_LINUX_MLX5_DRIVER_H
 
 #include_next <linux/mlx5/driver.h>
 
-#if defined(HAVE_MLX5_RDMA_RN_GET_PARAMS) && !defined(OFED_CORE_RDMA_HEADERS_ARE_TARGETS)
+#if defined(HAVE_MLX5_RDMA_RN_GET_PARAMS) && !defined(OFED_CORE_RDMA_HEADERS_ARE_TARGETS) && \
+    !defined(OFED_CORE_MLX5_FROM_X)
 #ifndef __GENKSYMS__   /* the ABI gate's pass over the target's own definition keeps its name */
 static inline int ofed_mlx5_rdma_rn_get_params(struct mlx5_core_dev *mdev, struct ib_device *device,
 					       struct rdma_netdev_alloc_params *params)

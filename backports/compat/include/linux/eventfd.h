@@ -1,0 +1,16 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/* eventfd_signal(ctx) (6.8) always adds 1; before, the count was the second argument. */
+#include_next <linux/eventfd.h>
+
+#ifndef _OFED_LINUX_EVENTFD_H
+#define _OFED_LINUX_EVENTFD_H
+
+#ifndef HAVE_EVENTFD_SIGNAL_ONE_ARG
+static inline void ofed_eventfd_signal(struct eventfd_ctx *ctx)
+{
+	eventfd_signal(ctx, 1);
+}
+#define eventfd_signal ofed_eventfd_signal
+#endif
+
+#endif /* _OFED_LINUX_EVENTFD_H */
