@@ -29,6 +29,9 @@ class Module:
     off: tuple["Off", ...] = ()   # features switched off in this module where they cannot be carried
     includes: tuple[str, ...] = ()  # upstream rule: X's headers copied into the tree's include/
     target_config: bool = False   # built only where the target's .config builds it (any rule)
+    # what a guest machine must have for the module to load without its device (vmtest's
+    # machine provides it): "iommu" for Debian 11's usnic_verbs, whose init refuses without one
+    guest: tuple[str, ...] = ()
     # the same module under other rules (modules.toml [module.NAME.rules.RULE]), by rule
     variants: tuple[tuple[str, "Module"], ...] = field(default=(), compare=False, repr=False)
 
@@ -83,23 +86,29 @@ class RuleChoice:
         return {"name": self.name, "rule": self.rule, "explicit": self.explicit, "why": self.why}
 
 
+GUEST = ("iommu",)  # what modules.toml's guest= may ask of vmtest's machine
+
+
 def _module(path: Path, name: str, m: dict, base: Module | None = None) -> Module:
     if base is not None:
         m = {**{"dir": base.dir, "class": base.cls, "kconfig": dict(base.kconfig), "depends": base.depends,
                 "files": base.files, "kbuild": base.kbuild, "optional": base.optional, "headers": base.headers,
                 "own_headers": base.own_headers, "includes": base.includes,
-                "target_config": base.target_config,
+                "target_config": base.target_config, "guest": base.guest,
                 "off": {o.config: {"when": o.when, "why": o.why, **({"feature": o.feature} if o.feature else {})}
                         for o in base.off}}, **m}
     if m.get("rule") not in RULES:
         raise OfedError(f"{path}: module {name}: rule must be one of {', '.join(RULES)}")
+    if bad := sorted(set(m.get("guest", ())) - set(GUEST)):
+        raise OfedError(f"{path}: module {name}: guest {', '.join(bad)} is not one of {', '.join(GUEST)}")
     return Module(name, m["dir"], tuple(sorted(m.get("kconfig", {}).items())), m["class"],
                   m["rule"], tuple(m.get("depends", ())), tuple(m.get("files", ())),
                   m.get("kbuild", "").lstrip(), bool(m.get("optional", False)),
                   tuple(m.get("headers", ())), tuple(m.get("own_headers", ())),
                   tuple(Off(k, tuple(v.get("when", ())), v.get("why", ""), v.get("feature", ""))
                         for k, v in sorted(m.get("off", {}).items())),
-                  tuple(m.get("includes", ())), bool(m.get("target_config", False)))
+                  tuple(m.get("includes", ())), bool(m.get("target_config", False)),
+                  guest=tuple(m.get("guest", ())))
 
 
 def load_catalog(path: Path | None = None) -> Catalog:

@@ -308,10 +308,14 @@ def _packages(tree: Path, out: Path | None, opts, session: Session) -> dict:
 
 
 def release_variants(session: Session, tree: Path, work: Path) -> dict[str, Path]:
-    """The tree generated from the same X, modules and --leave for each other catalog kernel of
-    the tree's distro release (Debian 12's 6.1 tree: its cloud and rt flavours and
+    """The tree generated from the same X, modules, --leave and rule choices for each other catalog
+    kernel of the tree's distro release (Debian 12's 6.1 tree: its cloud and rt flavours and
     bookworm-security's 6.12), under work/<target>; {} for a local kernel dir. Generated only,
-    never compiled: the DKMS package ships the differences, the node compiles them."""
+    never compiled: the DKMS package ships the differences, the node compiles them.
+
+    A sibling onto which the rules do not carry one of the tree's upstream choices (X's mlx5 on
+    6.12's tree, not carried onto 6.1) gets no variant, with a warning: its own default would be
+    another tree, which no probe tells apart, and the choice made for the reference is kept."""
     from .catalog import release_targets
     from .package.common import load_tree
     built = load_tree(tree)
@@ -321,11 +325,16 @@ def release_variants(session: Session, tree: Path, work: Path) -> dict[str, Path
     if not siblings:
         return out
     src = m.source
+    rules, cannot = sibling_rules(m, [t.id for t in siblings])
     with ui.stage("package", f"DKMS variants for {', '.join(t.id for t in siblings)}"):
         for t in siblings:
+            if t.id in cannot:
+                ui.warn(f"[package] dkms: no variant for {t.id}: {cannot[t.id]}; there the kit builds the tree "
+                        "whose features it has")
+                continue
             sel = Selection(kernel=t.id, from_=m.source_version, modules=",".join(x.name for x in m.modules),
                             source=src.get("provider", DEFAULT_SOURCE), git_url=src.get("url"),
-                            leave=tuple(built.left))
+                            leave=tuple(built.left), rules=rules)
             try:
                 g = generate(session, sel, BuildOptions(output=work / t.id))
             except OfedError as e:
@@ -333,6 +342,26 @@ def release_variants(session: Session, tree: Path, work: Path) -> dict[str, Path
                                 f"cannot be generated: {e}") from None
             out[t.id] = Path(g.out)
     return out
+
+
+def sibling_rules(m, siblings: list[str]) -> tuple[tuple[tuple[str, str], ...], dict[str, str]]:
+    """The reference tree's rule choices (its manifest's `rules`, defaults and --rule alike) as the
+    --rule of its siblings, and target id -> why a sibling cannot take them: an upstream choice
+    the rules do not carry onto that kernel (backports/modules.toml [choice.NAME.carried])."""
+    cat = load_catalog()
+    series = parse_from(m.source_version).series
+    rules = tuple(sorted((r["name"], r["rule"]) for r in m.rules))
+    cannot: dict[str, str] = {}
+    for r in m.rules:
+        c = cat.choices.get(r["name"])
+        if c is None or r["rule"] != "upstream":
+            continue
+        for tid in siblings:
+            if tid not in c.carried.get(series, ()) and tid not in cannot:
+                how = "given with --rule" if r.get("explicit") else "the reference's default"
+                cannot[tid] = (f"the tree has X's {c.name} ({c.name}=upstream, {how}), which the rules do not carry "
+                               f"from {series} onto {tid} (backports/modules.toml [choice.{c.name}.carried])")
+    return rules, cannot
 
 
 # ---------------------------------------------------------------- vmtest, check, release

@@ -200,8 +200,14 @@ def test_expected_objects_of_a_generated_tree(tmp_path):
     (t / "Kbuild").write_text((t / "Kbuild").read_text() + "obj-m += hw/\n")
     (t / "hw").mkdir()
     (t / "hw" / "Kbuild").write_text("include $(src)/Makefile\nccflags-y += -DOFED_TARGET_RULE\n")
-    (t / "hw" / "Makefile").write_text("obj-$(CONFIG_A)\t+= drv.o\ndrv-y :=\tmain.o qp.o\n")
-    assert {"hw/main.o", "hw/qp.o"} <= expected_objects(t, config)
+    (t / "hw" / "Makefile").write_text("obj-$(CONFIG_A)\t+= drv.o\ndrv-y :=\tmain.o qp.o\n"
+                                       "drv-$(CONFIG_B) += esw.o\n")
+    assert {"hw/main.o", "hw/qp.o", "hw/esw.o"} <= expected_objects(t, config)
+    # A feature switched off there (generate's `CONFIG_B :=` ahead of the include): its objects
+    # are not compiled, so they are not in the progress total either.
+    (t / "hw" / "Kbuild").write_text("CONFIG_B :=\n" + (t / "hw" / "Kbuild").read_text())
+    objs = expected_objects(t, config)
+    assert {"hw/main.o", "hw/qp.o"} <= objs and "hw/esw.o" not in objs and "d/b.o" in objs
 
 
 def test_progress_prints_every_ten_percent_off_a_terminal(capsys):

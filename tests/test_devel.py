@@ -132,3 +132,33 @@ def test_probe_kit_refuses_a_kernel_outside_its_release_in_one_line(tmp_path):
                            capture_output=True, text=True)
         assert p.returncode == 1 and "no kernel build tree at" in p.stderr, (kver, p.stderr)
     assert release_of(None) is None  # a local kernel dir has no release: nothing to refuse
+
+
+def test_two_kernels_dev_debs_install_side_by_side(tmp_path):
+    """Named per kernel as linux-headers-<kver>, the -dev .debs of two kernels share no file (dpkg
+    refuses a path two packages ship), /usr/src/ofa_kernel/default among them: an alternative,
+    the newer kernel's at the higher priority."""
+    from ofedtool.package import deb
+    base = json.loads((DATA / "tree-6.1" / "manifest.json").read_text())
+    files, scripts = {}, {}
+    for kver in ("6.1.0-57-amd64", "6.12.117+deb12-amd64"):
+        tree = _tree(tmp_path / kver)
+        m = Manifest.from_dict({**base, "target": {**base["target"], "release": kver}})
+        out = deb.build_dev(_pkg(Tree(tree.path, m, None, tree.modules)), tmp_path / "out", tmp_path / kver / "work").deb
+        assert out.name.startswith(f"ofed-rdma-dev-{kver}_")
+        listing = subprocess.run(["dpkg-deb", "-c", str(out)], capture_output=True, text=True, check=True).stdout
+        files[kver] = {ln.split()[5] for ln in listing.splitlines() if not ln.startswith("d")}
+        ctl = tmp_path / kver / "ctl"
+        subprocess.run(["dpkg-deb", "-e", str(out), str(ctl)], check=True)
+        scripts[kver] = (ctl / "postinst").read_text(), (ctl / "prerm").read_text()
+        assert f"Package: ofed-rdma-dev-{kver}\n" in (ctl / "control").read_text()
+    a, b = files.values()
+    assert a and b and not a & b, sorted(a & b)
+    assert not any(f.endswith("ofa_kernel/default") for f in a | b)
+    prio = {}
+    for kver, (post, pre) in scripts.items():
+        line = next(ln for ln in post.splitlines() if "update-alternatives --install" in ln).split()
+        assert line[2:5] == ["/usr/src/ofa_kernel/default", "ofa_kernel-default", f"/usr/src/ofa_kernel/x86_64/{kver}"]
+        prio[kver] = int(line[5])
+        assert f"update-alternatives --remove ofa_kernel-default /usr/src/ofa_kernel/x86_64/{kver}" in pre
+    assert prio["6.12.117+deb12-amd64"] > prio["6.1.0-57-amd64"]

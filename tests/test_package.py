@@ -401,7 +401,7 @@ def test_every_package_is_lint_clean(packages, tmp_path):
     <name>.rpmlintrc beside them is loaded by itself): no error, no warning. The shipped modules
     are stripped of debug info and signed after it (the signature is the file's end)."""
     debs = sorted(packages.glob("*.deb"))
-    assert [d.name.split("_")[0] for d in debs] == ["ofed-rdma-dev", "ofed-rdma-dkms",
+    assert [d.name.split("_")[0] for d in debs] == [f"ofed-rdma-dev-{_kver(packages)}", "ofed-rdma-dkms",
                                                    f"ofed-rdma-modules-{_kver(packages)}"]
     for deb in debs:
         _lintian(deb)
@@ -486,9 +486,15 @@ def test_dev_deb_builds_the_targets_own_9pnet_rdma(packages, built_tree_6_1, bui
     manifest = json.loads((built_tree_6_1 / "manifest.json").read_text())
     hv = next(p["version"] for p in manifest["target"]["packages"] if p["package"].startswith("linux-headers-"))
     root = tmp_path / "root"
-    _sh("dpkg-deb", "-x", str(_one(packages, "ofed-rdma-dev_*_amd64.deb")), str(root))
-    ofa = root / "usr/src/ofa_kernel/default"
-    assert ofa.resolve() == root / f"usr/src/ofa_kernel/x86_64/{manifest['target']['release']}"
+    dev = _one(packages, f"ofed-rdma-dev-{manifest['target']['release']}_*_amd64.deb")
+    _sh("dpkg-deb", "-x", str(dev), str(root))
+    # `default` is the alternative the postinst installs (two kernels' -dev side by side), not a file
+    ofa = root / f"usr/src/ofa_kernel/x86_64/{manifest['target']['release']}"
+    assert not (root / "usr/src/ofa_kernel/default").exists()
+    ctl = tmp_path / "control"
+    _sh("dpkg-deb", "-e", str(dev), str(ctl))
+    assert (f"update-alternatives --install /usr/src/ofa_kernel/default ofa_kernel-default "
+            f"/usr/src/ofa_kernel/x86_64/{manifest['target']['release']} ") in (ctl / "postinst").read_text()
     mod = tmp_path / "p9"
     mod.mkdir()
     _source_file(cache, manifest["target"]["id"], hv, "net/9p/trans_rdma.c", mod / "trans_rdma.c")
@@ -532,7 +538,7 @@ def test_dev_deb_builds_the_targets_own_9pnet_rdma(packages, built_tree_6_1, bui
 @pytest.mark.slow
 def test_devel_rpm_holds_the_same_tree_as_the_dev_deb(packages, tmp_path):
     deb, rpm = tmp_path / "deb", tmp_path / "rpm"
-    _sh("dpkg-deb", "-x", str(_one(packages, "ofed-rdma-dev_*_amd64.deb")), str(deb))
+    _sh("dpkg-deb", "-x", str(_one(packages, f"ofed-rdma-dev-{_kver(packages)}_*_amd64.deb")), str(deb))
     _sh("rpm", "-i", "--root", str(rpm), "--dbpath", str(tmp_path / "db"), "--nodeps", "--noscripts",
         str(_one(packages, "ofed-rdma-devel-*.x86_64.rpm")))
     assert _files(deb / "usr/src") == _files(rpm / "usr/src")

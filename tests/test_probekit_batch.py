@@ -113,3 +113,29 @@ def test_blame_awk_is_the_engines_blame(kernel, tmp_path):
     assert {r[0] for r in rows if r[0] != "!" and r[1] == "1"} == engine.hard
     assert {r[0]: set(r[2:]) for r in rows if len(r) > 2} == engine.implicit
     assert (["!", "1"] in rows) == engine.unattributed_hard
+
+
+def test_config_h_carries_what_the_tree_uses_on_engine_and_kit(kernel, tmp_path):
+    """A HAVE_* no source or compat header of the tree names decides nothing: the engine's
+    config.h leaves it out, and the kit's, answered for the same names, is byte for byte the
+    engine's on the same kernel (a probe the kit asks only to choose a variant stays out too)."""
+    from ofedtool.adapt.probes import config_features, referenced, render_config_h
+    tree = tmp_path / "tree"
+    (tree / "drivers").mkdir(parents=True)
+    (tree / "compat/include/linux").mkdir(parents=True)
+    (tree / "drivers/a.c").write_text("#ifdef HAVE_A\nint a;\n#endif\n#if defined(HAVE_D) || HAVE_M3\n#endif\n")
+    (tree / "compat/include/linux/fake.h").write_text("#ifndef HAVE_B\n#define fake_absent() 0\n#endif\n")
+    (tree / "compat/config.h").write_text("#define HAVE_E 1\n")   # config.h names nothing it uses
+    (tree / "drivers/Makefile").write_text("# HAVE_F in a Makefile is no C\n")
+    used = referenced(tree)
+    assert used == {"HAVE_A", "HAVE_B", "HAVE_D", "HAVE_M3"}
+    engine, _ = _Compiler(inspect_tree(kernel), 2).run([p for p in PROBES if p.name != "HAVE_I"])
+    engine["HAVE_I"] = False
+    want = render_config_h(config_features(engine, used))
+    top = tmp_path / "pkg"
+    (top / "compat").mkdir(parents=True)
+    asked = [p for p in PROBES if p.name in used | {"HAVE_K"}]   # HAVE_K: as if pinned for a variant
+    write_kit(top / "probekit", asked, [], "ofed-rdma", {}, None, "x86", config=sorted(used))
+    got = _run_kit(top, kernel)
+    assert (top / "compat/config.h").read_text() == want
+    assert got == {n: EXPECTED[n] for n in used}

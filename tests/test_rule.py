@@ -171,3 +171,38 @@ def test_a_run_time_off_is_reported_and_guards_the_same_code(tmp_path):
     rows = _switch_off(tmp_path / "b", {**on_6_1, "HAVE_XSK_BUFF_CB": True, "HAVE_DEVLINK_PORT_OPS": False}, [core])
     assert not [r for r in rows if "feature" in r] and "CONFIG_MLX5_ESWITCH" in {r["config"] for r in rows}
     assert "CONFIG_MLX5_ESWITCH :=\n" in (tmp_path / "b" / core.dir / "Kbuild").read_text()
+
+
+# ---------------------------------------------------------------- DKMS variants keep the tree's choices
+
+
+def _reference(target: str, rules: tuple[tuple[str, str], ...]):
+    """The manifest fields release_variants reads: the rule choices generate recorded for target."""
+    from types import SimpleNamespace
+    _, chosen = choose_rules(load_catalog(), rules, "6.12", target)
+    return SimpleNamespace(source_version="6.12.117", rules=[c.as_dict() for c in chosen])
+
+
+@pytest.mark.parametrize("reference, given", [("debian-12-6.12", ()), ("debian-12-6.12", (("mlx5", "upstream"),)),
+                                              ("debian-12-6.12", (("mlx5", "target"),)), ("debian-12", ())])
+def test_siblings_get_the_trees_rule_choices(reference, given):
+    """release_variants generates each sibling with the reference's choices; one the rules do not
+    carry onto a sibling (X's mlx5 onto 6.1's cloud and rt flavours) gives that sibling no variant, said
+    why, instead of failing the package; every sibling it does generate resolves its rules."""
+    from ofedtool.catalog import release_targets
+    m = _reference(reference, given)
+    siblings = [t.id for t in release_targets(reference)[1:]]
+    rules, cannot = pipeline.sibling_rules(m, siblings)
+    mlx5 = next(r for r in m.rules if r["name"] == "mlx5")
+    assert rules == (("mlx5", mlx5["rule"]),)
+    carried = load_catalog().choices["mlx5"].carried["6.12"]
+    if mlx5["rule"] == "upstream":
+        assert sorted(cannot) == sorted(t for t in siblings if t not in carried) and cannot
+        assert all("mlx5=upstream" in why and "carried" in why for why in cannot.values())
+    else:
+        assert cannot == {}
+    for t in siblings:
+        if t not in cannot:
+            cat, chosen = choose_rules(load_catalog(), rules, "6.12", t)   # what generate runs first
+            assert next(c for c in chosen if c.name == "mlx5").rule == mlx5["rule"]
+            assert cat.modules["mlx5_ib"].rule == mlx5["rule"]

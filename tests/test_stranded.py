@@ -16,7 +16,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from conftest import run_cli
+from conftest import REPO, run_cli
 from ofedtool.build.consumers import judge_consumers, scan
 from ofedtool.errors import OfedError
 from ofedtool import tree
@@ -217,3 +217,28 @@ def test_the_consumer_scan_leaves_the_image_cache_entry_as_it_was_made(tmp_path)
     memo = entry.with_name(f".{entry.name}.depends.json")
     assert memo.is_file() and "mlx5_ib.ko" in memo.read_text()
     assert scan_image(img, OURS) == first and [c.name for c in first] == ["mlx5_ib", "smc"]
+
+
+def test_a_module_that_needs_an_iommu_gets_a_guest_with_one(tmp_path):
+    """Debian 11's usnic_verbs refuses to load without an IOMMU on the PCI bus: a tree that has
+    it boots on q35 with an emulated Intel IOMMU, switched on; one without it (or with it
+    omitted) on QEMU's plain machine. A catalog that asks for an unknown guest feature is refused."""
+    from types import SimpleNamespace
+
+    from ofedtool.errors import OfedError
+    from ofedtool.fetch.image import KernelImage
+    from ofedtool.prove.vmtest import guest_needs, qemu_command
+    whole = SimpleNamespace(modules={"ib_core": "x.ko", "usnic_verbs": "y.ko"})
+    assert guest_needs(whole) == {"iommu"}
+    assert guest_needs(whole, omit=("usnic_verbs",)) == set()
+    assert guest_needs(SimpleNamespace(modules={"ib_core": "x.ko", "rdma_rxe": "z.ko"})) == set()
+    img = KernelImage(tmp_path, tmp_path / "vmlinuz", tmp_path, "5.10.0-46-amd64", "linux-image", "1")
+    cmd = qemu_command(img, tmp_path / "i.cpio.gz", "tcg", iommu=True)
+    assert cmd[cmd.index("-machine") + 1] == "q35" and cmd[cmd.index("-device") + 1] == "intel-iommu"
+    assert "intel_iommu=on" in cmd[cmd.index("-append") + 1].split()
+    plain = qemu_command(img, tmp_path / "i.cpio.gz", "tcg")
+    assert "-machine" not in plain and "intel_iommu=on" not in plain[plain.index("-append") + 1]
+    toml = (REPO / "backports" / "modules.toml").read_text().replace('guest = ["iommu"]', 'guest = ["smmu"]')
+    (tmp_path / "modules.toml").write_text(toml)
+    with pytest.raises(OfedError, match="usnic_verbs: guest smmu is not one of iommu"):
+        load_catalog(tmp_path / "modules.toml")

@@ -277,3 +277,37 @@ def test_binary_deb_on_a_debian_11_system(tmp_path_factory, tmp_path):
     assert p.returncode == 0 and rec["ok"], system.text(rec)
     steps = {s["step"]: s["status"] for s in rec["steps"]}
     assert steps["boot:ours"] == steps["boot:rping"] == steps["boot_purged:inbox"] == "PASS"
+
+
+@pytest.mark.parametrize("kver, built", [("6.1.0-58-amd64", True), ("6.12.117+deb12-amd64", False)])
+def test_kernel_hook_decides_the_range_before_dkms(tmp_path, kver, built):
+    # A kernel outside BUILD_EXCLUSIVE_KERNEL: one line of ours, and dkms is never asked to build
+    # (its own "Error! ... BUILD_EXCLUSIVE" line is not for the admin). One inside: dkms builds.
+    from types import SimpleNamespace
+    from ofedtool.package.deb import _kernel_hooks
+    hook = tmp_path / _kernel_hooks(SimpleNamespace(name="ofed-rdma", version="1"), tmp_path)[0].lstrip("/")
+    conf = _conf(tmp_path)
+    modules = tmp_path / "modules"
+    (modules / kver / "build" / "include").mkdir(parents=True)
+    text = hook.read_text().replace('"/usr/src/$NAME-$VERSION/dkms.conf"', f'"{conf}"') \
+        .replace('"/lib/modules/$kver/build/include"', f'"{modules}/$kver/build/include"') \
+        .replace('mark="/var/lib/', f'mark="{tmp_path}/var/lib/')
+    hook.write_text(text)
+    bin_ = tmp_path / "bin"
+    bin_.mkdir()
+    log = tmp_path / "dkms.log"
+    # dkms as installed for the running kernel only: status lists the module, build and install work
+    (bin_ / "dkms").write_text(f'#!/bin/sh\necho "$@" >> {log}\n'
+                               'case "$1 $*" in status*-k*) exit 0 ;; status*) echo "ofed-rdma/1, 6.1.0-57-amd64, x86_64: installed" ;; esac\n')
+    (bin_ / "dkms").chmod(0o755)
+    p = subprocess.run(["sh", str(hook), kver], capture_output=True, text=True,
+                       env={"PATH": f"{bin_}:/usr/bin:/bin"})
+    calls = log.read_text().splitlines()
+    assert p.returncode == 0
+    assert any(c.startswith("build ") for c in calls) == built, calls
+    if not built:
+        assert p.stderr.strip().splitlines() == [
+            f"ofed-rdma: 1 is not for {kver} (its kernels: ^6\\.1[.-]): {kver} installs with its own RDMA modules"]
+        assert not (tmp_path / "var").exists()   # not a refusal: nothing marked
+    else:
+        assert any(c.startswith("install ") for c in calls) and "not built" not in p.stderr

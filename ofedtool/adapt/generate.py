@@ -269,9 +269,11 @@ def off_step(w: _Work) -> dict:
 
 
 def compat_step(w: _Work) -> dict:
-    from .probes import render_config_h
+    # After every step that changes the sources: config.h carries the HAVE_* they use, no more
+    # (the manifest keeps every answer). A DKMS node's probe kit answers the same names only.
+    from .probes import config_features, referenced, render_config_h
     shutil.copytree(data_dir("backports") / "compat", w.tree / "compat")
-    (w.tree / "compat" / "config.h").write_text(render_config_h(w.features))
+    (w.tree / "compat" / "config.h").write_text(render_config_h(config_features(w.features, referenced(w.tree))))
     return {}
 
 

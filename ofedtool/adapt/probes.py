@@ -603,6 +603,29 @@ def _seal(results: dict) -> str:
 # ---------------------------------------------------------------- output
 
 
+_MACRO = re.compile(rb"\bHAVE_[A-Z0-9_]+\b")
+
+
+def referenced(tree: Path) -> set[str]:
+    """The HAVE_* names the tree's C sources and headers (compat layer included) use, config.h
+    aside: a probe no file asks about decides nothing, so neither config.h nor a DKMS node's
+    probe kit carries it."""
+    names: set[str] = set()
+    for f in tree.rglob("*"):
+        rel = f.relative_to(tree)
+        # a built tree's kbuild view (.kbuild: links into the kernel's build dir) is not the tree
+        if f.suffix not in (".c", ".h") or rel.parts[0].startswith(".") or f.is_symlink() or not f.is_file():
+            continue
+        if rel.as_posix() != "compat/config.h":
+            names.update(m.decode() for m in _MACRO.findall(f.read_bytes()))
+    return names
+
+
+def config_features(results: dict[str, bool], used: set[str]) -> dict[str, bool]:
+    """What config.h carries: every OFED_CORE_* fact, and the HAVE_* the tree uses."""
+    return {k: v for k, v in results.items() if not k.startswith("HAVE_") or k in used}
+
+
 def render_config_h(results: dict[str, bool]) -> str:
     lines = [
         "/* config.h: target kernel features found by ofedtool's probes. Generated: do not edit. */",

@@ -207,7 +207,9 @@ def _kbuild_vars(text: str, config: dict[str, str]) -> dict[str, list[str]]:
     values: dict[str, list[str]] = {}
 
     def expand(s: str) -> str:
-        return _VAR.sub(lambda m: config.get(m[1], "") if m[1].startswith("CONFIG_")
+        # A CONFIG_ symbol the Makefile itself sets (generate's off list: `CONFIG_X :=` ahead of
+        # X's Makefile) wins over the configuration, as in make.
+        return _VAR.sub(lambda m: config.get(m[1], "") if m[1].startswith("CONFIG_") and m[1] not in values
                         else " ".join(values.get(m[1], [])), s)
 
     for line in text.replace("\\\n", " ").splitlines():

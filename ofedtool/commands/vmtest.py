@@ -47,7 +47,7 @@ def add_arguments(p) -> None:
     s.add_argument("--plant-failure", action="store_true",
                    help="make the DKMS build for --update-kernel fail: the kernel install must still succeed and boot")
     s.add_argument("--purge-boot", action="store_true", help="boot once more after apt purge (the inbox stack at boot)")
-    s.add_argument("--keep-system", action="store_true", help="keep the system's root directory after a passing run")
+    s.add_argument("--keep-system", action="store_true", help="keep the system's root directory and boot disks (removed when the run ends, passed or failed)")
 
 
 def request(args) -> VmRequest:

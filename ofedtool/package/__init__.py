@@ -1,5 +1,5 @@
 """package: a generated and built tree → DKMS tarball, SRPM + kmod and -devel RPMs, Debian -dkms,
--modules-<kver> and -dev .debs.
+-modules-<kver> and -dev-<kver> .debs.
 
 One module per format (dkms, rpm, deb); common holds naming, versioning, SOURCE_DATE_EPOCH,
 deterministic archives, SHA256SUMS and signing. Beside the packages: SHA256SUMS, a copy of the

@@ -1,7 +1,9 @@
 """Debian: <name>-dkms_<version>_all.deb, the DKMS tree under /usr/src/<name>-<version>/;
 <name>-modules-<kver>_<version>_<arch>.deb, the built modules for one kernel (as Debian's own
-linux-modules-<kver>); <name>-dev_<version>_<arch>.deb, the headers and Module.symvers
-third-party modules build against (ofedtool.package.devel).
+linux-modules-<kver>); <name>-dev-<kver>_<version>_<arch>.deb, the headers and Module.symvers
+third-party modules build against (ofedtool.package.devel), per kernel as Debian's
+linux-headers-<kver>: two kernels' are installed side by side, /usr/src/ofa_kernel/default an
+alternative (update-alternatives) pointing at the newest unless the admin sets it.
 
 Built with dpkg-deb from a staged root: files owned by root (--root-owner-group), every mtime
 clamped to SOURCE_DATE_EPOCH (dpkg-deb also uses it for the ar member dates), xz single-threaded.
@@ -41,7 +43,7 @@ def build(pkg: Package, out: Path, work: Path, dkms_tree: Path) -> DebOutput:
     root = _fresh(work / "deb-root")
     shutil.copytree(dkms_tree, root / "usr" / "src" / f"{pkg.name}-{pkg.version}", symlinks=True)
     conffiles = _modprobe_conf(pkg, root, dkms_tree / f"{pkg.name}.modprobe.conf") + _kernel_hooks(pkg, root)
-    return _build(pkg, out, root, f"{pkg.name}-dkms", "all", depends="dkms (>= 3.0)",
+    return _build(pkg, out, root, f"{pkg.name}-dkms", "all", depends="dkms (>= 2.8)",  # Debian 11's 2.8.4 builds it
                   conflicts=_conflicts(pkg, "mlnx-ofed-kernel-dkms"),
                   summary=f"upstream Linux RDMA stack {pkg.tree.source_version} for Linux {info['series']}.y (DKMS source)",
                   description=_description(pkg, info["series"]), scripts=("postinst", "prerm"), conffiles=conffiles)
@@ -108,23 +110,27 @@ def build_modules(pkg: Package, out: Path, work: Path) -> DebOutput:
 
 
 def build_dev(pkg: Package, out: Path, work: Path) -> DebOutput:
-    """<name>-dev_<version>_<arch>.deb: the -devel content (ofedtool.package.devel) that
+    """<name>-dev-<kver>_<version>_<arch>.deb: the -devel content (ofedtool.package.devel) that
     third-party RDMA modules compile against, for this package's kernel."""
     from . import devel
     info = target_info(pkg.tree)
     kver = pkg.tree.release
     root = _fresh(work / "deb-dev-root")
-    where = devel.stage(pkg, root, info["arch"])
+    where = devel.stage(pkg, root, info["arch"], link=False)
     rel = where.relative_to(root)
     text = (f"Headers and Module.symvers of Linux {pkg.tree.source_version}'s RDMA stack as backported by "
             f"ofedtool for kernel {kver}, for building third-party RDMA kernel modules against it, at "
-            f"/{rel} (and /{devel.ROOT}/default), the MLNX_OFED convention: add -I/{rel}/include ahead "
-            f"of the kernel's includes (NOSTDINC_FLAGS) and KBUILD_EXTRA_SYMBOLS=/{rel}/Module.symvers.")
-    return _build(pkg, out, root, f"{pkg.name}-dev", info["arch"] or "amd64",
+            f"/{rel} (and /{devel.ROOT}/default, an alternative pointing at the newest kernel's), the "
+            f"MLNX_OFED convention: add -I/{rel}/include ahead of the kernel's includes (NOSTDINC_FLAGS) "
+            f"and KBUILD_EXTRA_SYMBOLS=/{rel}/Module.symvers.")
+    return _build(pkg, out, root, f"{pkg.name}-dev-{kver}", info["arch"] or "amd64",
                   depends=f"{pkg.name}-modules-{kver} (= {pkg.version}) | {pkg.name}-dkms (= {pkg.version})",
-                  conflicts="mlnx-ofed-kernel-dkms",
+                  # <name>-dev: the one -dev for every kernel before they were named per kernel
+                  conflicts=f"{pkg.name}-dev, mlnx-ofed-kernel-dkms",
                   summary=f"upstream Linux RDMA {pkg.tree.source_version} headers for Linux {kver} modules",
-                  description=_wrap(text), scripts=())
+                  description=_wrap(text), scripts=("postinst", "prerm"), template="dev",
+                  ctx={"link": f"/{devel.ROOT}/default", "alternative": devel.ALTERNATIVE, "devel_dir": f"/{rel}",
+                       "priority": devel.default_priority(kver)})
 
 
 def _conflicts(pkg: Package, *base: str) -> str:

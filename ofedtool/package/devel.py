@@ -37,8 +37,10 @@ def devel_dir(arch: str | None, kver: str) -> str:
     return f"{ROOT}/{UNAME_M.get(arch or 'amd64', arch or 'x86_64')}/{kver}"
 
 
-def stage(pkg: Package, root: Path, arch: str | None) -> Path:
-    """Write the -devel files under root (a package's staged /); returns <dir>."""
+def stage(pkg: Package, root: Path, arch: str | None, link: bool = True) -> Path:
+    """Write the -devel files under root (a package's staged /); returns <dir>. link: ship the
+    `default` link too (the RPM); the per-kernel -dev .debs, installable side by side, leave it
+    to update-alternatives (default_priority)."""
     tree = pkg.tree.path
     rel = devel_dir(arch, pkg.tree.release)
     dest = root / rel
@@ -67,10 +69,26 @@ def stage(pkg: Package, root: Path, arch: str | None) -> Path:
         (dest / "Module.symvers").write_text(module_symvers(tree, "/" + rel))
     else:
         ui.warn(f"-devel: {tree}/Module.symvers is missing: the package has no symbol versions to bind to")
-    link = root / ROOT / "default"
-    link.parent.mkdir(parents=True, exist_ok=True)
-    os.symlink(Path(rel).relative_to(ROOT), link)
+    if link:
+        (root / ROOT / "default").parent.mkdir(parents=True, exist_ok=True)
+        os.symlink(Path(rel).relative_to(ROOT), root / ROOT / "default")
     return dest
+
+
+# update-alternatives' group for /usr/src/ofa_kernel/default: one for every package name and
+# kernel, since the link is one path (MLNX_OFED's own tree lives there too)
+ALTERNATIVE = "ofa_kernel-default"
+
+
+def default_priority(kver: str) -> int:
+    """The alternatives priority of a kernel's -dev: newer kernels higher (6.12.117+deb12 over
+    6.1.0-57), so `default` is the newest installed kernel's unless the admin sets it. Within
+    update-alternatives' int range: major * 10^8 + minor * 10^6 + patch * 10^3 + Debian ABI."""
+    m = re.match(r"(\d+)\.(\d+)(?:\.(\d+))?(?:-(\d+))?", kver)
+    if not m:
+        return 0
+    major, minor, patch, abi = (int(x or 0) for x in m.groups())
+    return major * 10**8 + min(minor, 99) * 10**6 + min(patch, 999) * 10**3 + min(abi, 999)
 
 
 def _headers(d: Path) -> list[str]:

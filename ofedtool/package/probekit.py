@@ -22,7 +22,7 @@ from ..adapt.probes import _CFLAGS, _MAX_ROUNDS, MAX_BATCH, Probe, _translation_
 from ..tree import Manifest
 
 # Bump when the kit's layout or script changes: the per-kernel result cache is keyed by it.
-KIT_VERSION = "4"
+KIT_VERSION = "5"
 
 
 @dataclass(frozen=True)
@@ -83,11 +83,12 @@ class Release:
 
 def write_kit(dest: Path, probes: list[Probe], pinned: list[Pinned], package: str,
               fixed: dict[str, bool] | None = None, release: Release | None = None, arch: str = "x86",
-              variants: str | None = None) -> list[str]:
+              variants: str | None = None, config: list[str] | None = None) -> list[str]:
     """Write the kit into dest (the package's probekit/ directory); returns the files written.
     With a release, the script refuses a kernel outside it first, in one line. variants: the
     variants.list (package.variants) of a package carrying several kernels' trees; without it,
-    the kit accepts only the pinned values it was generated with."""
+    the kit accepts only the pinned values it was generated with. config: the HAVE_* the
+    tree's config.h carries (default: every probe's), the kit's config.list."""
     dest.mkdir(parents=True, exist_ok=True)
     files: dict[str, str] = {}
     # A header probe asks whether the file exists, as the engine answers it (adapt.probes
@@ -120,6 +121,7 @@ def write_kit(dest: Path, probes: list[Probe], pinned: list[Pinned], package: st
     files["symbols.list"] = "".join(f"{p.name} {p.symbol}\n" for p in probes if p.kind == "symbol")
     files["pinned.list"] = "".join(f"{p.name} {int(p.value)} {p.rule}\n" for p in pinned)
     files["fixed.list"] = "".join(f"{k} {int(v)}\n" for k, v in sorted((fixed or {}).items()))
+    files["config.list"] = "".join(f"{n}\n" for n in (config if config is not None else sorted(p.name for p in probes)))
     files["variants.list"] = variants if variants is not None else f". b{''.join(str(int(p.value)) for p in pinned)} -\n"
     files["probe.sh"] = (_SCRIPT.replace("@PACKAGE@", package).replace("@KIT@", KIT_VERSION)
                          .replace("@RELEASE@", release.name if release else "")
@@ -301,7 +303,10 @@ if [ "$key" = . ]; then tree="the reference tree"; else tree="variant $key"; fi
     echo "#ifndef _OFEDTOOL_COMPAT_CONFIG_H"
     echo "#define _OFEDTOOL_COMPAT_CONFIG_H"
     echo ""
-    cat "$cache/results" "$kit/fixed.list" | LC_ALL=C sort | while read -r name v; do
+    # the names the tree in place carries (config.list, a variant's own once it is in place): a
+    # probe answered only to choose the variant is not the tree's
+    awk 'NR == FNR { want[$1] = 1; next } ($1 in want)' "$kit/config.list" "$cache/results" |
+        cat - "$kit/fixed.list" | LC_ALL=C sort | while read -r name v; do
         if [ "$v" = 1 ]; then echo "#define $name 1"; else echo "/* #undef $name */"; fi
     done
     echo ""

@@ -22,8 +22,18 @@ from .probekit import Pinned, fixed_list, pinned_probes
 # Written on the node for its kernel (config.h) or describing one tree only (manifest.json):
 # never a reason for a variant.
 _PER_KERNEL = {"compat/config.h", "manifest.json"}
-# The kit's per-tree list of OFED_CORE_* facts: part of what a variant overlays.
+# The kit's per-tree list of OFED_CORE_* facts, and of the HAVE_* the tree's config.h carries
+# (those its sources use): part of what a variant overlays.
 FIXED = "probekit/fixed.list"
+CONFIG = "probekit/config.list"
+
+
+def config_names(tree: Path, manifest: Manifest) -> list[str]:
+    """The HAVE_* the tree's config.h carries, by the engine's own rule (adapt.probes.config_features:
+    those its sources and compat headers use), so a tree generated before that rule, whose
+    config.h has every probe, gets the same list as its siblings generated now."""
+    from ..adapt.probes import config_features, referenced
+    return sorted(n for n in config_features(manifest.features, referenced(tree)) if n.startswith("HAVE_"))
 
 
 @dataclass(frozen=True)
@@ -49,6 +59,7 @@ class Plan:
 def _contents(tree: Path, manifest: Manifest) -> dict[str, bytes]:
     files = {rel: (tree / rel).read_bytes() for rel in source_files(tree) if rel not in _PER_KERNEL}
     files[FIXED] = fixed_list(manifest).encode()
+    files[CONFIG] = "".join(f"{n}\n" for n in config_names(tree, manifest)).encode()
     return files
 
 

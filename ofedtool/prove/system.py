@@ -71,7 +71,7 @@ class SystemRequest:
     purge_boot: bool = False       # boot once more after the purge (the inbox stack at boot)
     timeout: float = 300           # per boot
     accel: str = "tcg"
-    keep: bool = False             # keep the system's root and disk after a passing run
+    keep: bool = False             # keep the system's root and disks (else removed, pass or fail)
     kernel: str | None = None      # --kernel: the packages must be for this catalog target
 
 
@@ -97,12 +97,20 @@ class Flow:
 
 def chroot(root: Path, cmd: list[str], what: str, check: bool = True, timeout: float = 3600) -> subprocess.CompletedProcess:
     """cmd inside the system, with its own tools: /dev, /proc, /sys and a /tmp mounted in a
-    private mount namespace (gone when the command ends, even if it is killed)."""
+    private mount namespace (gone when the command ends, even if it is killed).
+
+    The command runs in its own PID namespace too, under a shell as its init: when unshare dies
+    (Ctrl-C and a timeout kill it; setpriv's parent-death signal kills it when ofedtool itself is
+    killed) the kernel kills every process of the namespace, so no apt, dpkg or dkms build of a
+    killed run keeps working in a root that is about to be removed."""
     require("unshare", "util-linux")
+    setpriv = require("setpriv", "util-linux")
+    # sh stays the namespace's init (no exec): it reaps what the package scripts orphan
     script = ('R=$1; shift; mount --rbind /dev "$R/dev" && mount -t proc proc "$R/proc" && '
-              'mount -t sysfs sys "$R/sys" && mount -t tmpfs tmpfs "$R/tmp" && exec chroot "$R" "$@"')
+              'mount -t sysfs sys "$R/sys" && mount -t tmpfs tmpfs "$R/tmp" && chroot "$R" "$@"')
     env = ["env", "-i", "PATH=/usr/sbin:/usr/bin:/sbin:/bin", "DEBIAN_FRONTEND=noninteractive", "LANG=C.UTF-8", "HOME=/root"]
-    p = run(["unshare", "--mount", "--propagation", "private", "--", "sh", "-c", script, "chroot", root, *env, *cmd],
+    p = run([setpriv, "--pdeathsig", "KILL", "--", "unshare", "--mount", "--propagation", "private", "--pid",
+             "--kill-child=KILL", "--", "sh", "-c", script, "chroot", root, *env, *cmd],
             check=False, timeout=timeout)
     if check and p.returncode != 0:
         out = (p.stdout + p.stderr).strip().splitlines()
@@ -115,6 +123,15 @@ def copy_system(image: SystemImage, dest: Path) -> Path:
     require("cp", "coreutils")
     run(["cp", "-a", "--reflink=auto", image.root, dest], what=f"copy of the system image to {dest}")
     return dest
+
+
+def remove_system(out: Path) -> None:
+    """What a run made in its (claimed) output dir and a record does not need: the system's root
+    (a 1.5 GB copy) and boot disks. Passed, failed or interrupted alike; --keep-system keeps them."""
+    if (out / "root").exists():
+        shutil.rmtree(out / "root")
+    for disk in out.glob("*.img"):
+        disk.unlink()
 
 
 def write_disk(root: Path, disk: Path) -> int:
@@ -299,17 +316,19 @@ def run_system(session, req: SystemRequest, image_for, newest_release) -> dict:
                   "planted": req.plant}
         root = out / "root"
         try:
-            _flow(req, pkgs, flow, record, out, root, image_for, newest_release)
-        except OfedError as e:
-            flow.step("error", False, str(e))
+            try:
+                _flow(req, pkgs, flow, record, out, root, image_for, newest_release)
+            except OfedError as e:
+                flow.step("error", False, str(e))
+        finally:
+            if not req.keep:
+                remove_system(out)
         ok = not flow.failed()
         fails = [s for s in flow.steps if s.status == "FAIL"]
         record.update(ok=ok, reason="" if ok else f"step {fails[0].step} failed: {fails[0].detail}",
                       seconds={**flow.seconds, "total": round(time.monotonic() - flow.t0, 1)},
                       steps=[s.__dict__ for s in flow.steps])
         atomic_write(out / "result.json", json.dumps(record, indent=2) + "\n")
-        if (ok and not req.keep) and root.exists():
-            shutil.rmtree(root)
     if not ok:
         ui.info(text(record))
         raise Failed(f"system test of {pkgs.name} on {pkgs.kernel}: {record['reason']}")

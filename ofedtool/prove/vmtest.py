@@ -293,18 +293,30 @@ def build_initramfs(image: KernelImage, tree: GuestTree, userland: Userland, out
             "initramfs_bytes": (out / "initramfs.cpio.gz").stat().st_size}
 
 
+def guest_needs(tree, omit=()) -> set[str]:
+    """What the guest machine must have for the tree's modules (modules.toml guest=)."""
+    from ..modules import load_catalog
+    cat = load_catalog()
+    return {g for n in tree.modules if n not in omit and n in cat.modules for g in cat.modules[n].guest}
+
+
 def qemu_command(image: KernelImage, initrd: Path, accel: str, memory: int = 1024,
-                 machine: Machine | None = None, root_disk: Path | None = None) -> list[str]:
+                 machine: Machine | None = None, root_disk: Path | None = None,
+                 iommu: bool = False) -> list[str]:
     """QEMU's BIOS boot; with a Secure Boot machine, UEFI (OVMF runs the kernel's EFI stub) and
     module.sig_enforce=1, so an unsigned or untrusted module is refused, not just tainting.
     With root_disk (a raw ext4 image, virtio-blk), initrd is the system's own initramfs, which
-    mounts it as / and hands over to its init (system.py's installed Debian)."""
+    mounts it as / and hands over to its init (system.py's installed Debian). With iommu, a q35
+    machine with an emulated Intel IOMMU, switched on, for the modules whose catalog entry asks
+    for one (guest = ["iommu"])."""
     qemu = require("qemu-system-x86_64", "qemu-system-x86")
     cpu = "host" if accel == "kvm" else "max"  # TCG's default CPU lacks SSE4.2, which crc32c-intel needs
     boot = "root=/dev/vda rw" if root_disk else "rdinit=/init"
-    append = f"console=ttyS0 panic=-1 quiet loglevel=3 {boot}" + (" module.sig_enforce=1" if machine else "")
+    append = (f"console=ttyS0 panic=-1 quiet loglevel=3 {boot}" + (" module.sig_enforce=1" if machine else "")
+              + (" intel_iommu=on" if iommu else ""))
     disk = ["-drive", f"file={root_disk},format=raw,if=virtio,cache=unsafe"] if root_disk else []
     return [qemu, "-accel", accel, "-cpu", cpu, "-m", str(memory), "-smp", "1", "-nodefaults", "-no-reboot",
+            *(["-machine", "q35", "-device", "intel-iommu"] if iommu else []),
             "-display", "none", "-serial", "stdio", "-monitor", "none", *(machine.qemu_args() if machine else []),
             "-kernel", str(image.vmlinuz), "-initrd", str(initrd), *disk,
             "-append", append,
@@ -451,7 +463,8 @@ def _run_vmtest(session, req: VmRequest, target, out: Path, build_tree):
                   f"{' (omitting ' + ', '.join(omit) + ')' if omit else ''}{' signed' if signing else ''}"):
         content = build_initramfs(image, tree, userland, out, omit, signing, machine.subject if machine else "")
     t2 = time.monotonic()
-    cmd = qemu_command(image, out / "initramfs.cpio.gz", req.accel, machine=machine)
+    cmd = qemu_command(image, out / "initramfs.cpio.gz", req.accel, machine=machine,
+                       iommu="iommu" in guest_needs(tree, omit))
     console = out / "console.log"
     mode = f", UEFI Secure Boot, MOK '{machine.subject}', sig_enforce" if machine else ""
     with ui.stage("vmtest", f"booting {image.package} {image.version} (qemu {req.accel}{mode}, timeout {req.timeout:.0f}s)"):
