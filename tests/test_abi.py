@@ -194,3 +194,25 @@ def test_redirects_are_read_under_the_trees_own_config(tmp_path):
     # a header that cannot be preprocessed shields nothing
     (on / "compat" / "include" / "net" / "x.h").write_text('#include "nope.h"\n#define OFED_ABI_REDIRECTED_x_set 1\n')
     assert redirected(on, ["gcc"], tmp_path) == {}
+
+
+def test_headers_are_the_targets_when_only_guarded_hunks_differ(tmp_path):
+    """X → X with a patch to include/rdma (hunks under #ifndef HAVE_*, off where the target has
+    the API): our copy's bytes differ from the target's, but X's own headers are the target's,
+    so OFED_CORE_RDMA_HEADERS_ARE_TARGETS holds and no redirect switches on. X's headers differing
+    from the target's (another X) still make it false."""
+    from ofedtool.adapt.shims import load_core_probes, run_core_probes
+    probe = [p for p in load_core_probes() if p.name == "OFED_CORE_RDMA_HEADERS_ARE_TARGETS"]
+    x, tree, target = tmp_path / "x", tmp_path / "tree", tmp_path / "target"
+    for d in (x, tree, target):
+        (d / "include" / "rdma").mkdir(parents=True)
+    verbs = "struct ib_device_ops {\n\tint (*create_qp)(struct ib_qp *qp);\n};\n"
+    for d in (x, target):
+        (d / "include" / "rdma" / "ib_verbs.h").write_text(verbs)
+    (tree / "include" / "rdma" / "ib_verbs.h").write_text(verbs.replace(
+        "};", "#ifndef HAVE_CREATE_QP_CORE_ALLOCATED\n\tvoid *ofed_create_qp_legacy;\n#endif\n};"))
+    name = "OFED_CORE_RDMA_HEADERS_ARE_TARGETS"
+    assert run_core_probes(tree, probe, target, pristine=x) == {name: True}
+    assert run_core_probes(tree, probe, target) == {name: False}   # the patched bytes alone would say no
+    (x / "include" / "rdma" / "ib_verbs.h").write_text(verbs.replace("qp)", "qp, int flags)"))
+    assert run_core_probes(tree, probe, target, pristine=x) == {name: False}

@@ -255,7 +255,7 @@ def smpl_step(w: _Work) -> dict:
 
 def core_probes_step(w: _Work) -> dict:
     """OFED_CORE_* facts: what X's core headers (as copied, and adapted) offer the ULPs."""
-    w.features.update(run_core_probes(w.tree, load_core_probes(), w.target_src))
+    w.features.update(run_core_probes(w.tree, load_core_probes(), w.target_src, w.src.path))
     w.features = dict(sorted(w.features.items()))
     return {}
 

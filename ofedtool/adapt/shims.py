@@ -89,16 +89,21 @@ def load_core_probes() -> list[CoreProbe]:
     return out
 
 
-def run_core_probes(tree: Path, probes: list[CoreProbe], target_src: Path | None = None) -> dict[str, bool]:
+def run_core_probes(tree: Path, probes: list[CoreProbe], target_src: Path | None = None,
+                    pristine: Path | None = None) -> dict[str, bool]:
     """Answer OFED_CORE_* from the backported headers in the generated tree (no compile: the
     core is our own, known source). target_src: the target kernel's source tree (its
     include/), for the same_as_target probes; without it they are false (the safe answer: a
-    shim that assumes our layout differs is correct on any target)."""
+    shim that assumes our layout differs is correct on any target). pristine: X's own tree,
+    which those probes compare instead of the patched copy: every hunk of ours is guarded by a
+    probe that switches it off where the target has the API, so on X → X our headers compile
+    to X's text even where a patch made the bytes differ (the ABI gate checks the layout)."""
     out = {}
     for p in probes:
         f = tree / p.file
         if p.same_as_target:
-            out[p.name] = target_src is not None and same_files(f, Path(target_src) / p.file)
+            out[p.name] = target_src is not None and same_files(Path(pristine or tree) / p.file,
+                                                                Path(target_src) / p.file)
         else:
             out[p.name] = f.exists() and re.search(p.regex, f.read_text(errors="replace"), re.M) is not None
     return out
