@@ -187,7 +187,7 @@ def _reference(target: str, rules: tuple[tuple[str, str], ...]):
                                               ("debian-12-6.12", (("mlx5", "target"),)), ("debian-12", ())])
 def test_siblings_get_the_trees_rule_choices(reference, given):
     """release_variants generates each sibling with the reference's choices; one the rules do not
-    carry onto a sibling (X's mlx5 onto 6.1's cloud and rt flavours) gives that sibling no variant, said
+    carry onto a sibling (X's mlx5 onto 6.1's cloud flavour) gives that sibling no variant, said
     why, instead of failing the package; every sibling it does generate resolves its rules."""
     from ofedtool.catalog import release_targets
     m = _reference(reference, given)
