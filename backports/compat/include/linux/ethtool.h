@@ -16,11 +16,16 @@
 #define kernel_ethtool_ts_info ethtool_ts_info
 #endif
 
-/* ethtool_puts() (6.8): one ETH_GSTRING_LEN string, as ethtool_sprintf(data, "%s", str). */
+/*
+ * ethtool_puts() (6.8): one ETH_GSTRING_LEN string, and the cursor moved past it, as upstream's
+ * does it (strscpy: the kernels without ethtool_sprintf, 5.13, have strscpy).
+ */
 #ifndef HAVE_ETHTOOL_PUTS
+#include <linux/string.h>
 static inline void ofed_ethtool_puts(u8 **data, const char *str)
 {
-	ethtool_sprintf(data, "%s", str);
+	strscpy(*data, str, ETH_GSTRING_LEN);
+	*data += ETH_GSTRING_LEN;
 }
 #define ethtool_puts ofed_ethtool_puts
 #endif
