@@ -46,14 +46,15 @@ def stage_tree(pkg: Package, dest: Path) -> Path:
     _variants.write(plan, dest)
     # Only what some tree's config.h carries (the HAVE_* its sources use) or a variant is chosen
     # by: an unused macro decides nothing, and probing it cost the node more than the build
-    asked = {p.name for p in plan.pinned} | set(_variants.config_names(pkg.tree.path, pkg.tree.manifest))
+    # (one scan of the reference's sources: config_names reads every .c and .h of the tree)
+    names = _variants.config_names(pkg.tree.path, pkg.tree.manifest)
+    asked = {p.name for p in plan.pinned} | set(names)
     for v in plan.variants:
         if _variants.CONFIG in v.files:
             asked |= set(v.files[_variants.CONFIG].decode().split())
     write_kit(dest / "probekit", [p for p in kit_probes(pkg.tree.manifest) if p.name in asked], plan.pinned, pkg.name,
               fixed_features(pkg.tree.manifest), release_of(pkg.tree.manifest.target.get("id")),
-              _SRCARCH.get(target_info(pkg.tree)["arch"] or "amd64", "x86"), _variants.variants_list(plan),
-              _variants.config_names(pkg.tree.path, pkg.tree.manifest))
+              _SRCARCH.get(target_info(pkg.tree)["arch"] or "amd64", "x86"), _variants.variants_list(plan), names)
     for tid, why in plan.skipped.items():
         ui.warn(f"[package] dkms: no variant for {tid}: {why}; there the kit builds the tree whose features it has")
     lost = [m.name for m in pkg.tree.modules if m.name not in plan.modules]
