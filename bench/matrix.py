@@ -5,14 +5,15 @@ module set, through the real `ofedtool check` (one check per X, all its targets 
 Too long for CI (hours on 2 cores); run by hand:
 
     python bench/matrix.py [--from 7.3,6.12] [--kernel debian-12,debian-11] [--vmtest] [--gap]
-                           [--modules stack] [--work /tmp/matrix] [--out matrix.json] [--table]
+                           [--modules stack] [--work /tmp/matrix] [--out matrix.json] [--table | --resume]
 
 Per pair it reports errors, undefined symbols, hazards, binding problems, stranded modules,
 ABI hazards (and the imports the gate could not verify), the modules built and skipped, and
 the compile time of the build (make's wall time, from result.json) and of the whole cell; with
 --vmtest the guest's verdict, its failed steps and its time; with --gap the errors and API root
 causes of the same pair before any rule (`ofedtool gap`, one pair at a time). A markdown table
-goes to stdout, everything to --out. --table only re-reads what an earlier run left in --work.
+goes to stdout, everything to --out. --table only re-reads what an earlier run left in --work;
+--resume runs only the checks and gaps that have left no report there yet.
 Not a test: nothing here fails on a number.
 """
 
@@ -97,7 +98,7 @@ def gap_row(gdir: Path) -> dict:
 
 def run_gap(x: str, y: str, args) -> None:
     gdir = args.work / f"gap-{x}" / y
-    if (gdir / "gap.json").exists():
+    if args.resume and (gdir / "gap.json").exists():
         return
     cmd = [*ofedtool(), "--json", "gap", "--from", x, "--kernel", y, "--modules", args.modules,
            "--source", args.source, "-j", str(args.jobs), "-o", str(gdir)]
@@ -114,6 +115,7 @@ def main() -> int:
     ap.add_argument("--vmtest", action="store_true", help="also boot each target (ofedtool check --vmtest)")
     ap.add_argument("--gap", action="store_true", help="also count each pair's gap before rules (ofedtool gap)")
     ap.add_argument("--table", action="store_true", help="run nothing: re-read --work and print the table")
+    ap.add_argument("--resume", action="store_true", help="skip the checks and gaps --work already has")
     ap.add_argument("--source", default="debian")
     ap.add_argument("-j", "--jobs", type=int, default=os.cpu_count() or 1)
     ap.add_argument("--work", type=Path, default=Path("/tmp/ofedtool-matrix"))
@@ -126,11 +128,11 @@ def main() -> int:
         cmd = [*ofedtool(), "--json", "check", "--from", x, "--kernel", ",".join(ys), "--modules", args.modules,
                "--source", args.source, "-j", str(args.jobs), "-o", str(out), *(["--vmtest"] if args.vmtest else [])]
         t0 = time.monotonic()
-        if not args.table:
+        if not (args.table or args.resume and (out / "report.json").exists()):
             print(f"[matrix] {' '.join(cmd)}", file=sys.stderr)
             with open(args.work.mkdir(parents=True, exist_ok=True) or args.work / f"from-{x}.log", "w") as log:
                 subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=log)
-        wall = None if args.table else round(time.monotonic() - t0, 1)
+        wall = round(time.monotonic() - t0, 1) if time.monotonic() - t0 > 1 else None
         try:
             meta = {t["target"]: t for t in json.loads((out / "report.json").read_text()).get("targets", [])}
         except (OSError, ValueError):
