@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import OfedError
+from .fsutil import atomic_write
 
 MANIFEST_SCHEMA = "ofedtool.manifest/1"
 BUILD_SCHEMA = "ofedtool.build/1"
@@ -130,7 +131,7 @@ class Manifest:
                 **({"off": self.off} if self.off else {}), **({"rules": self.rules} if self.rules else {})}
 
     def write(self, tree: Path) -> None:
-        (Path(tree) / "manifest.json").write_text(dumps(self.as_dict()))
+        atomic_write(Path(tree) / "manifest.json", dumps(self.as_dict()))
 
     @classmethod
     def from_dict(cls, d: dict) -> Manifest:
@@ -224,7 +225,7 @@ class BuildRecord:
                 **({"left": self.left} if self.left else {}), **({"off": self.off} if self.off else {})}
 
     def write(self, tree: Path) -> None:
-        (Path(tree) / "result.json").write_text(dumps(self.as_dict()))
+        atomic_write(Path(tree) / "result.json", dumps(self.as_dict()))
 
     @classmethod
     def from_dict(cls, d: dict) -> BuildRecord:
@@ -281,7 +282,7 @@ class VmRecord:
                 "steps": [s.__dict__ for s in self.steps]}
 
     def write(self, out: Path) -> None:
-        (Path(out) / "result.json").write_text(dumps(self.as_dict()))
+        atomic_write(Path(out) / "result.json", dumps(self.as_dict()))
 
     @classmethod
     def from_dict(cls, d: dict) -> VmRecord:

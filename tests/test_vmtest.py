@@ -88,6 +88,31 @@ def test_inbox_module_instead_of_ours_fails(built_tree_6_1, tmp_path):
     assert steps["load"] == "PASS" and steps["ours"] == "FAIL" and steps["inbox"] == "FAIL"
 
 
+@pytest.mark.slow
+@pytest.mark.network
+def test_inbox_baseline_runs_the_same_steps_on_the_distros_modules(built_tree_6_1, tmp_path):
+    """--inbox: none of ours in the guest; each name of the tree is the distro's by build-id, and
+    the distro's own rxe carries the same traffic (the reference a failure of ours is read against)."""
+    p, res = _vmtest(built_tree_6_1, tmp_path / "vm", "--inbox")
+    assert p.returncode == 0, p.stderr[-3000:]
+    assert res["initramfs"]["inbox_only"] is True
+    assert not any("updates/" in m for m in res["initramfs"]["all_load"]), res["initramfs"]["all_load"]
+    steps = {s["step"]: s for s in res["steps"]}
+    assert "modules are the distro's (build-id)" in steps["ours"]["detail"], steps["ours"]
+    for step in ("load", "ours", "rxe", "pingpong", "rping", "inbox", "unload", "dmesg"):
+        assert steps[step]["status"] == "PASS", (step, steps[step])
+    assert "with its own modules (the baseline of" in json.loads(p.stdout)["text"]
+
+
+def test_inbox_baseline_takes_none_of_our_modules_options(tmp_path):
+    p = run_cli("vmtest", "--kernel", "6.1", "--from", "6.12", "--tree", str(tmp_path), "--inbox",
+                "--omit-module", "ib_core")
+    assert p.returncode == 2 and error_line(p.stderr) == \
+        "ofedtool: error: --inbox boots none of our modules: it takes no --omit-module", p.stderr
+    p = run_cli("vmtest", "--kernel", "6.1", "--from", "6.12", "--tree", str(tmp_path), "--inbox", "--system", "deb")
+    assert "--inbox boots the tree's names on the distro's modules" in error_line(p.stderr)
+
+
 # ---------------------------------------------------------------- signed modules, Secure Boot, MOK
 
 SIG_STEPS = ("secure_boot", "mok_keyring", "unsigned_refused", "load", "ours", "signed_load", "rping", "siw_ours",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 from .. import pipeline
+from ..fsutil import atomic_write
 from ..build.gap import render
 from .options import add_build, build_options, selection, session
 
@@ -35,6 +36,6 @@ def run(args, cache) -> dict:
               "source": inp.source.version, "total": total, "by_kind": by_kind,
               "apis": [a.as_dict(args.sites) for a in apis], "modules": per_module, "skipped": inp.skipped,
               "text": "\n".join(text)}
-    (g.out / "gap.json").write_text(json.dumps({k: v for k, v in result.items() if k != "text"},
-                                               indent=2, sort_keys=True) + "\n")
+    atomic_write(g.out / "gap.json", json.dumps({k: v for k, v in result.items() if k != "text"},
+                                                indent=2, sort_keys=True) + "\n")
     return result

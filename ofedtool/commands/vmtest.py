@@ -21,6 +21,10 @@ def add_arguments(p) -> None:
     p.add_argument("--omit-module", default="", metavar="M[,M]",
                    help="leave these of our modules out of the guest so the distro's are used "
                         "(a self-test: the build-id identity check must fail)")
+    p.add_argument("--inbox", action="store_true",
+                   help="the baseline: the same steps on the target's own module of each of the tree's names "
+                        "(none of ours in the guest), to tell a failure of ours from the distro's; "
+                        "written to <tree>/vmtest-inbox")
     p.add_argument("--extra-module", type=Path, action="append", default=[], metavar="KO",
                    help="also load this third-party module, built against the tree's -devel package (repeatable)")
     p.add_argument("--conformance", action="store_true",
@@ -55,7 +59,7 @@ def request(args) -> VmRequest:
     return VmRequest(selection(args), pipeline.with_output(build_options(args), None), args.tree, args.output,
                      args.timeout, args.accel, tuple(m for m in args.omit_module.split(",") if m),
                      tuple(args.extra_module), args.sign_key, args.sign_cert, args.mok_cert, args.conformance,
-                     args.suite_timeout)
+                     args.suite_timeout, args.inbox)
 
 
 def system_request(args) -> SystemRequest:
@@ -69,6 +73,8 @@ def system_request(args) -> SystemRequest:
 
 def run(args, cache) -> dict:
     if args.system:
+        if args.inbox:
+            raise OfedError("--inbox boots the tree's names on the distro's modules; --system installs our packages")
         record = pipeline.system_test(session(args, cache), system_request(args))
         return {**record, "text": system_text(record)}
     if args.update_kernel or args.plant_failure or args.purge_boot or args.packages:

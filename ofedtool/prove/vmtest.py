@@ -218,35 +218,47 @@ def _tree_name(tree: GuestTree, kernel_name: str) -> str:
     return next(n for n in tree.modules if n.replace("-", "_") == kernel_name)
 
 
+def distro_modules(image: KernelImage, names) -> dict[str, Path]:
+    """The target's own module file of each name it ships (tree names: nvme-rdma)."""
+    files = {module_name(str(p)): p for p in (image.modules_dir / "kernel").rglob("*.ko*")}
+    return {n: files[n.replace("-", "_")] for n in names if n.replace("-", "_") in files}
+
+
 def build_initramfs(image: KernelImage, tree: GuestTree, userland: Userland, out: Path,
-                    omit: tuple[str, ...] = (), signing: Signing | None = None, mok: str = "") -> dict:
-    """Write out/initramfs.cpio.gz and out/init.sh; returns what went in (for the result)."""
+                    omit: tuple[str, ...] = (), signing: Signing | None = None, mok: str = "",
+                    inbox_only: bool = False) -> dict:
+    """Write out/initramfs.cpio.gz and out/init.sh; returns what went in (for the result).
+    inbox_only: the same steps on the target's own module of each name the tree has (the
+    baseline that tells a failure of ours from the distro's); what it does not ship is left out."""
     require("depmod", "kmod")
     require("modprobe", "kmod")
     unknown = [m for m in omit if m not in tree.modules]
     if unknown:
         raise OfedError(f"--omit-module {','.join(unknown)}: not a module of the tree ({', '.join(tree.modules)})")
-    overlay_mods = {n: k for n, k in tree.modules.items() if n not in omit}
+    overlay_mods = {} if inbox_only else {n: k for n, k in tree.modules.items() if n not in omit}
+    # What the guest runs of each name, and whose it must be by build-id
+    guest_mods = distro_modules(image, tree.modules) if inbox_only else tree.modules
+    present = set(guest_mods) if inbox_only else set(overlay_mods)
     with tempfile.TemporaryDirectory(prefix="vmtest-", dir=out) as tmp:
         ov = Overlay(image, overlay_mods, Path(tmp))
-        base = [n for n in CORE if n in tree.modules] + (["rdma_rxe"] if "rdma_rxe" in tree.modules else [])
+        base = [n for n in CORE if n in guest_mods] + (["rdma_rxe"] if "rdma_rxe" in guest_mods else [])
         load = ov.closure(list(PRELOAD), optional=True) + ov.closure(base)
         load = list(dict.fromkeys(load))
-        siw = ov.closure(["siw"]) if "siw" in tree.modules else []
-        ulp = next((u for u in ULPS if u in tree.modules), None)
+        siw = ov.closure(["siw"]) if "siw" in guest_mods else []
+        ulp = next((u for u in ULPS if u in guest_mods), None)
         ulp_load = ov.closure([ulp]) if ulp else []
         # Every module of ours that the guest has (load-all), and NVMe-oF's both ends with
         # a ramdisk to serve when the tree has them.
-        all_load = ov.closure(list(overlay_mods))
+        all_load = ov.closure(sorted(present, key=list(tree.modules).index))
         nvmeof = (ov.closure(["nvmet-rdma", "nvme-rdma", "brd"])
-                  if {"nvme-rdma", "nvmet-rdma"} <= set(overlay_mods) else [])
-        srp = ov.closure(["ib_srpt", "ib_srp", "sd_mod"]) if {"ib_srp", "ib_srpt"} <= set(overlay_mods) else []
+                  if {"nvme-rdma", "nvmet-rdma"} <= present else [])
+        srp = ov.closure(["ib_srpt", "ib_srp", "sd_mod"]) if {"ib_srp", "ib_srpt"} <= present else []
         # iscsi_tcp: iscsiadm's SendTargets discovery runs over TCP before the iSER login
         iser = (ov.closure(["ib_isert", "ib_iser", "iscsi_tcp", "sd_mod"])
-                if {"ib_iser", "ib_isert"} <= set(overlay_mods) else [])
+                if {"ib_iser", "ib_isert"} <= present else [])
         # NFS-RDMA: rpcrdma is both ends (xprtrdma and svcrdma); the NFS server and client, and
         # the client's version modules, which the kernel would ask modprobe for at mount time
-        nfsrdma = ov.closure(["rpcrdma", "nfsd", "nfsv3", "nfsv4"]) if "rpcrdma" in overlay_mods else []
+        nfsrdma = ov.closure(["rpcrdma", "nfsd", "nfsv3", "nfsv4"]) if "rpcrdma" in present else []
         nvmeof_siw_skip = iwarp_flush_warning(tree.out / "drivers" / "nvme" / "target" / "rdma.c") if nvmeof else ""
         entries = _userland_entries(userland)
         unsigned = None
@@ -260,7 +272,7 @@ def build_initramfs(image: KernelImage, tree: GuestTree, userland: Userland, out
         load, siw, ulp_load, all_load, nvmeof, srp, iser, nfsrdma = (
             [_plain(r) for r in x] for x in (load, siw, ulp_load, all_load, nvmeof, srp, iser, nfsrdma))
     # Kernel names (nvme_rdma): what /proc/modules and /sys/module say.
-    ours = [(n.replace("-", "_"), build_id(k)) for n, k in tree.modules.items()]
+    ours = [(n.replace("-", "_"), build_id(k)) for n, k in guest_mods.items()]
     missing = [n for n, b in ours if not b]
     if missing:
         raise OfedError(f"{', '.join(missing)}: no GNU build-id note in the built module; cannot tell ours from inbox")
@@ -271,24 +283,25 @@ def build_initramfs(image: KernelImage, tree: GuestTree, userland: Userland, out
               if module_name(str(p)) in names and inbox_dir not in p.parents)
     inbox = sorted((module_name(str(p)), build_id(p), str(p.relative_to(image.modules_dir)))
                    for p in [*inbox_dir.rglob("*.ko*"), *others])
-    load_names = [module_name(r) for r in load if module_name(r) in tree.modules]
+    load_names = [module_name(r) for r in load if module_name(r) in guest_mods]
     loaded_names = set(load_names) | ({"siw"} if siw else set()) | ({ulp} if ulp else set())
     all_names = [module_name(r) for r in all_load if module_name(r) in dict(ours)]
     loaded_names |= set(all_names)
     # rmmod order: dependents before what they use, the reverse of the load order.
     unload = list(reversed(all_names))
-    drivers = [(n, buses) for n in all_names if (buses := device_buses(tree.modules[_tree_name(tree, n)]))]
+    drivers = [(n, buses) for n in all_names if (buses := device_buses(guest_mods[_tree_name(tree, n)]))]
     sig = {"subject": signing.subject, "mok": mok or signing.subject, "unsigned": unsigned} if signing else None
     init = render_init(release=image.release, ip=GUEST_IP, gid=_gid(GUEST_IP), ours=ours, inbox=inbox,
                        load=load, load_names=load_names, siw=siw, ulp=ulp, ulp_load=ulp_load,
                        loaded_names=loaded_names, sig=sig, all_load=all_load, all_names=all_names,
                        nvmeof=nvmeof, srp=srp, iser=iser, nfsrdma=nfsrdma, nvmeof_siw_skip=nvmeof_siw_skip,
-                       unload=unload, drivers=drivers)
+                       unload=unload, drivers=drivers, whose="the distro's" if inbox_only else "ours")
     (out / "init.sh").write_text(init)
     entries.append(cpio.file("init", init.encode(), 0o755))
     (out / "initramfs.cpio.gz").write_bytes(cpio.initramfs(entries))
     return {"load": load, "siw": siw, "ulp": ulp, "ulp_load": ulp_load, "all_load": all_load, "nvmeof": nvmeof, "srp": srp, "iser": iser,
-            "nfsrdma": nfsrdma, "omitted": list(omit),
+            "nfsrdma": nfsrdma, "omitted": list(omit), "inbox_only": inbox_only,
+            "not_shipped": sorted(set(tree.modules) - set(guest_mods)),
             "ours": dict(ours), "signed": bool(signing), "unsigned_copy": unsigned,
             "initramfs_bytes": (out / "initramfs.cpio.gz").stat().st_size}
 
@@ -400,6 +413,7 @@ class VmRequest:
     mok_cert: Path | None = None
     conformance: bool = False         # also rdma-core's test suite: the inbox stack, then ours
     suite_timeout: float = 1500       # per conformance boot
+    inbox: bool = False               # the same steps on the target's own modules: the baseline
 
 
 def check_request(req: VmRequest):
@@ -412,6 +426,12 @@ def check_request(req: VmRequest):
         raise OfedError(f"--suite-timeout {req.suite_timeout}: must be positive")
     if req.conformance and (req.sign_key or req.sign_cert):
         raise OfedError("--conformance runs without --sign-key/--sign-cert (the suite boots are plain BIOS boots)")
+    if req.inbox:
+        clash = [o for o, on in (("--omit-module", req.omit), ("--extra-module", req.extra),
+                                 ("--sign-key/--sign-cert", req.sign_key or req.sign_cert),
+                                 ("--conformance", req.conformance)) if on]
+        if clash:
+            raise OfedError(f"--inbox boots none of our modules: it takes no {', '.join(clash)}")
     kernel = req.selection.kernel
     if kernel.startswith(("/", ".", "~", "local:")):
         raise OfedError(f"--kernel {kernel}: vmtest boots a distro kernel image: use a catalog kernel")
@@ -432,7 +452,9 @@ def run_vmtest(session, req: VmRequest, build_tree=None):
     target = check_request(req)
     sel = req.selection
     # Beside a given tree by default, where `ofedtool report TREE` finds it.
-    out = req.output or (req.tree / "vmtest" if req.tree else Path("build") / f"vmtest-{target.id}_from-{sel.from_}")
+    # The baseline goes beside the tree's own proof, never over it.
+    sub = "vmtest-inbox" if req.inbox else "vmtest"
+    out = req.output or (req.tree / sub if req.tree else Path("build") / f"{sub}-{target.id}_from-{sel.from_}")
     check_output(out, "vmtest -o")
     with output_lock(out, "vmtest -o"):
         return _run_vmtest(session, req, target, claim_dir(out, "vmtest -o"), build_tree)
@@ -459,10 +481,15 @@ def _run_vmtest(session, req: VmRequest, target, out: Path, build_tree):
     t1 = time.monotonic()
     signing, machine = _secure_boot(req, session.cache, tree_dir, target, out)
     omit = req.omit
-    with ui.stage("vmtest", f"initramfs: busybox, rdma-core, {len(tree.modules)} modules"
-                  f"{' (omitting ' + ', '.join(omit) + ')' if omit else ''}{' signed' if signing else ''}"):
-        content = build_initramfs(image, tree, userland, out, omit, signing, machine.subject if machine else "")
+    what = (f"the target's own module of each of the tree's {len(tree.modules)} (--inbox)" if req.inbox else
+            f"{len(tree.modules)} modules{' (omitting ' + ', '.join(omit) + ')' if omit else ''}")
+    with ui.stage("vmtest", f"initramfs: busybox, rdma-core, {what}{' signed' if signing else ''}"):
+        content = build_initramfs(image, tree, userland, out, omit, signing, machine.subject if machine else "",
+                                  inbox_only=req.inbox)
+    if content["not_shipped"]:
+        ui.info(f"[vmtest] --inbox: {tree.release} ships no {', '.join(content['not_shipped'])}; left out")
     t2 = time.monotonic()
+    # The same machine either way: a baseline on another machine would not tell ours from theirs.
     cmd = qemu_command(image, out / "initramfs.cpio.gz", req.accel, machine=machine,
                        iommu="iommu" in guest_needs(tree, omit))
     console = out / "console.log"
@@ -586,8 +613,11 @@ def _reference_image(session, tree: GuestTree):
 def text(record) -> str:
     """The human summary of a tree.VmRecord."""
     rows = [f"{s.step:<12} {s.status:<5} {s.host_s:>6.1f}s  {s.detail[:100]}" for s in record.steps]
+    inbox = (record.initramfs or {}).get("inbox_only")
     rows.append(f"{'PASS' if record.ok else 'FAIL'}: {record.kernel} ({record.image['package']} "
-                f"{record.image['version']}) with {record.tree}" + ("" if record.ok else f": {record.reason}"))
+                f"{record.image['version']}) with " + (f"its own modules (the baseline of {record.tree})" if inbox
+                                                       else record.tree)
+                + ("" if record.ok else f": {record.reason}"))
     rows.append("wall: " + ", ".join(f"{k} {v}s" for k, v in record.seconds.items()))
     rows.append(f"console: {record.console}")
     return "\n".join(rows)
