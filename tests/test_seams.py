@@ -369,6 +369,7 @@ README_LINES = [
     "ofedtool package --tree DIR --format dkms,rpm,deb --sign-key K --sign-cert C",
     "ofedtool vmtest --kernel 6.1 --from 6.12 --tree DIR --sign-key K --sign-cert C",
     "ofedtool vmtest --kernel 6.1 --from 6.12",
+    "ofedtool vmtest --kernel 6.1 --from 6.12 --tree DIR --inbox",
     "ofedtool check --from 6.12 --kernel 6.1,6.12,5.10 --vmtest",
     "ofedtool report -o DIR TREE --screenshot PNG",
     "ofedtool release --from 6.12 --kernel 6.1,6.12,5.10",
