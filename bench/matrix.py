@@ -39,11 +39,12 @@ def _series_key(s: str) -> tuple[int, ...]:
 
 
 def pairs(froms: list[str] | None, kernels: list[str] | None) -> dict[str, list[str]]:
-    """X → the targets it is offered onto: same or older series (the catalog's promise)."""
+    """X → the targets it is offered onto: same or older series (the catalog's promise); an X
+    the catalog does not offer (kernels/sources, [upstream] offered = false) has no row."""
     targets = load_targets()
     out = {}
-    for x in sorted(load_sources(), key=_series_key, reverse=True):
-        if froms and x not in froms:
+    for x, rel in sorted(load_sources().items(), key=lambda kv: _series_key(kv[0]), reverse=True):
+        if froms and x not in froms or not rel.offered:
             continue
         ys = [t.id for t in targets if _series_key(t.series) <= _series_key(x)
               and (not kernels or t.id in kernels or any(a in kernels for a in t.aliases))]

@@ -52,6 +52,10 @@ class SourceRelease:
     tag_prefix: str
     debian_package: str
     debian_suites: tuple[str, ...]
+    # Offered as X (--from): its builds onto every target of its series or older are proven. A
+    # release kept only as the targets' own code (the target rule, tests) says why not.
+    offered: bool = True
+    not_offered: str = ""
 
 
 @dataclass(frozen=True)
@@ -101,11 +105,27 @@ def load_sources(root: Path | None = None) -> dict[str, SourceRelease]:
     out = {}
     for p in sorted((root / "sources").glob("*.toml")):
         d = _load(p)
+        upstream = d.get("upstream", {})
         out[d["series"]] = SourceRelease(
             series=d["series"], tag_prefix=d["git"]["tag_prefix"],
             debian_package=d["debian"]["package"], debian_suites=tuple(d["debian"]["suites"]),
+            offered=upstream.get("offered", True), not_offered=upstream.get("why", ""),
         )
     return out
+
+
+def check_offered(spec: FromSpec, target: Target | None = None,
+                  sources: dict[str, SourceRelease] | None = None) -> None:
+    """--from X is offered as an upstream release, and onto a target of X's series or older."""
+    rel = spec.release
+    if not rel.offered:
+        sources = sources if sources is not None else load_sources()
+        offered = ", ".join(sorted((s for s, r in sources.items() if r.offered), key=_vkey))
+        raise OfedError(f"--from {rel.series}: not offered as an upstream release ({rel.not_offered}); "
+                        f"offered: {offered}")
+    if target is not None and _vkey(target.series) > _vkey(rel.series):
+        raise OfedError(f"--from {rel.series} onto --kernel {target.id} ({target.series}): X must be the "
+                        f"target's series or newer (this would be a downgrade)")
 
 
 def load_suites(root: Path | None = None) -> dict[str, Suite]:

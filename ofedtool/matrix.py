@@ -23,7 +23,7 @@ from pathlib import Path
 from dataclasses import dataclass
 
 from . import jobserver, ui
-from .catalog import load_targets, parse_from, resolve_target
+from .catalog import check_offered, load_targets, parse_from, resolve_target, version_key
 from .errors import OfedError
 from .fsutil import check_output, claim_dir, output_lock
 from .modules import load_catalog, select
@@ -52,14 +52,17 @@ class CheckRequest:
         return Selection(target, self.from_, self.modules, self.source, self.git_url, self.leave, self.rules)
 
 
-def targets_of(req: CheckRequest) -> list[str]:
+def targets_of(req: CheckRequest, spec=None) -> list[str]:
+    """The target ids of --kernel (each checked against X), or --all's: every target X is offered onto."""
     if req.all_targets:
-        return [t.id for t in load_targets()]
+        return [t.id for t in load_targets() if spec is None or version_key(t.series) <= version_key(spec.series)]
     if not req.kernels:
         raise OfedError("check: give --kernel K1,K2,... or --all")
     ids = []
     for q in req.kernels:
         t = resolve_target(q.strip())
+        if spec is not None:
+            check_offered(spec, t)
         if t.id not in ids:
             ids.append(t.id)
     return ids
@@ -78,8 +81,9 @@ def build_command(session, sel: Selection, opts: BuildOptions) -> list[str]:
 
 
 def run_check(session, req: CheckRequest) -> dict:
-    parse_from(req.from_)
-    targets = targets_of(req)
+    spec = parse_from(req.from_)
+    check_offered(spec)
+    targets = targets_of(req, spec)
     if req.jobs < 1:
         raise OfedError(f"--jobs {req.jobs}: must be at least 1")
     select(load_catalog(), req.modules)  # a bad --modules fails here, not once per target

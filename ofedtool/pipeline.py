@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 
 from . import ui
 from .defaults import DEFAULT_JOBS, DEFAULT_MODULES, DEFAULT_SOURCE, SOURCES  # noqa: F401  (the API's defaults)
-from .catalog import parse_from, resolve_target
+from .catalog import check_offered, parse_from, resolve_target
 from .requests import BuildOptions, Selection, Session  # noqa: F401  (the API's request types)
 from .errors import Failed, OfedError
 from .fsutil import check_output
@@ -80,6 +80,7 @@ def resolve_and_fetch(session: Session, sel: Selection, output: Path | None = No
         from .fetch.headers import local
         local.fetch(sel.kernel)  # a wrong path fails now, not after a 146 MiB source download
     target = None if is_local(sel.kernel) else resolve_target(sel.kernel)
+    check_offered(spec, target)
     cat, rules = choose_rules(load_catalog(), sel.rules, spec.series,
                               target.id if target else None, measure)
     selected = select(cat, sel.modules)

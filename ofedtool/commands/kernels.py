@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..catalog import load_sources, load_targets
+from ..catalog import load_sources, load_targets, version_key
 
 
 def add_arguments(p) -> None:
@@ -16,12 +16,16 @@ def run(args, cache) -> dict:
     for t in targets:
         rows.append(f"{t.id:<18} {t.series:<7} {t.flavour:<12} {','.join(t.aliases):<22} {t.name}")
     rows.append("")
-    rows.append("source releases (--from): " + " ".join(sorted(sources, key=lambda s: tuple(map(int, s.split("."))))))
+    order = sorted(sources, key=version_key)
+    rows.append("source releases (--from): " + " ".join(s for s in order if sources[s].offered))
+    for s in (s for s in order if not sources[s].offered):
+        rows.append(f"  not offered as X: {s} ({sources[s].not_offered})")
     return {
         "targets": [{"id": t.id, "name": t.name, "distro": t.distro, "release": t.release, "series": t.series,
                      "flavour": t.flavour, "arch": t.arch, "aliases": list(t.aliases), "suites": list(t.suites)}
                     for t in targets],
-        "sources": [{"series": s.series, "tag_prefix": s.tag_prefix, "debian_package": s.debian_package}
+        "sources": [{"series": s.series, "tag_prefix": s.tag_prefix, "debian_package": s.debian_package,
+                     "offered": s.offered, **({} if s.offered else {"not_offered": s.not_offered})}
                     for s in sources.values()],
         "text": "\n".join(rows),
     }
