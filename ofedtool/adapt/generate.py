@@ -323,13 +323,21 @@ def _apply_shims(tree: Path, features: dict[str, bool], modules: list[Module], c
         patches = [shim.patches[m] for m in row["modules"]]
         res = apply_patches(tree, patches, data_dir("backports"))
         row["patches"] = [{"patch": r.patch, "sha256": r.sha256} for r in res]
+        files = shim_files(tree, shim.smpl_files, modules) if shim.smpl else []
         for smpl in shim.smpl:
-            files = [f for f in (str(p.relative_to(tree)) for p in sorted(tree.rglob("*")) if p.is_file())
-                     if any(fnmatch.fnmatchcase(f, g) for g in shim.smpl_files)]
             r = run_smpl(smpl, tree, files, jobs=jobs, cache_dir=cache.root)
             row.setdefault("changed", []).extend(sorted(f.file for f in r.files if f.changed))
         ui.info(f"[shims] {shim.name}: applied to {', '.join(row['modules']) or 'smpl files'} ({row['why']})")
     return rows
+
+
+def shim_files(tree: Path, globs, modules: list[Module]) -> list[str]:
+    """The files a shim's SmPL rewrites: its globs, inside a target-rule module's directory only.
+    A shim adapts the target's own code; X's code beside it (X's mlx5_ib in drivers/infiniband/hw/
+    under the upstream rule) already speaks our core's API, and rewriting it breaks it."""
+    dirs = sorted({m.dir for m in modules if m.rule == "target"})
+    return [f for f in (str(p.relative_to(tree)) for p in sorted(tree.rglob("*")) if p.is_file())
+            if any(fnmatch.fnmatchcase(f, g) for g in globs) and any(f.startswith(d + "/") for d in dirs)]
 
 
 def _switch_off(tree: Path, features: dict[str, bool], modules: list[Module]) -> list[dict]:
