@@ -255,19 +255,27 @@ def test_drivers_step_reads_what_each_module_registered(tmp_path):
                          ours=[("mlx5_core", "ab")], inbox=[], load=[], load_names=[], siw=[], ulp=None,
                          ulp_load=[], loaded_names=set(), sig=None, all_load=["updates/ofed/mlx5_core.ko"],
                          all_names=["mlx5_core", "mlx5_ib"], nvmeof=[], srp=[], iser=[], nfsrdma=[],
-                         nvmeof_siw_skip="", unload=[], drivers=[("mlx5_core", ["auxiliary", "pci"]),
-                                                                 ("mlx5_ib", ["auxiliary"])])
+                         nvmeof_siw_skip="", unload=[],
+                         drivers=[("mlx5_core", ["auxiliary", "pci"], ["mlx5_core.sf"]),
+                                  ("mlx5_ib", ["auxiliary"], ["mlx5_core.rdma"]),
+                                  ("mlx4_ib", ["auxiliary"], ["mlx4_core.ib"])])
     block = script[script.index('bad=""; seen=""'):]
     block = block[:block.index("\n", block.index("mark drivers"))]
     sysmod = tmp_path / "sys"
-    for d in ("mlx5_core/drivers/pci:mlx5_core", "mlx5_core/drivers/auxiliary:mlx5_core.eth", "mlx5_ib/drivers"):
+    for d in ("mlx5_core/drivers/pci:mlx5_core", "mlx5_core/drivers/auxiliary:mlx5_core.eth", "mlx5_ib/drivers",
+              "mlx4_ib/drivers", "mlx4_core/holders", "bus/auxiliary/drivers/mlx4_core.ib"):
         (sysmod / d).mkdir(parents=True)
 
     def run() -> str:
-        sh = 'mark() { echo "$1 $2 $3"; }\n' + block.replace("/sys/module", str(sysmod))
+        sh = 'mark() { echo "$1 $2 $3"; }\n' + block.replace("/sys/module", str(sysmod)).replace("/sys/bus", str(sysmod / "bus"))
         return subprocess.run(["sh", "-c", sh], capture_output=True, text=True, check=True).stdout.strip()
-    assert run() == "drivers FAIL mlx5_ib: no auxiliary driver registered;"
+    assert run() == "drivers FAIL mlx5_ib: no auxiliary driver registered; mlx4_ib: no auxiliary driver registered;"
     (sysmod / "mlx5_ib/drivers/auxiliary:mlx5_ib.rdma").mkdir()
+    # mlx4_ib's driver, registered through mlx4_core's wrapper: owned by mlx4_core, which it does
+    # not count until mlx4_ib holds mlx4_core
+    (sysmod / "bus/auxiliary/drivers/mlx4_core.ib/module").symlink_to(sysmod / "mlx4_core")
+    assert run() == "drivers FAIL mlx4_ib: no auxiliary driver registered;"
+    (sysmod / "mlx4_core/holders/mlx4_ib").mkdir()
     out = run()
     assert out == ("drivers PASS mlx5_core: auxiliary:mlx5_core.eth; mlx5_core: pci:mlx5_core; "
-                   "mlx5_ib: auxiliary:mlx5_ib.rdma;")
+                   "mlx5_ib: auxiliary:mlx5_ib.rdma; mlx4_ib: auxiliary:mlx4_core.ib (through mlx4_core);")

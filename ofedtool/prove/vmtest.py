@@ -213,6 +213,11 @@ def device_buses(ko: Path) -> list[str]:
     return sorted({a.split(":", 1)[0] for a in modinfo(ko, "alias").split()} & set(DEVICE_BUSES))
 
 
+def auxiliary_ids(ko: Path) -> list[str]:
+    """The auxiliary device names a module's table matches (auxiliary:mlx4_core.ib → mlx4_core.ib)."""
+    return sorted(a.split(":", 1)[1] for a in modinfo(ko, "alias").split() if a.startswith("auxiliary:"))
+
+
 def _tree_name(tree: GuestTree, kernel_name: str) -> str:
     """The tree's module name (nvme-rdma) for the kernel's (nvme_rdma)."""
     return next(n for n in tree.modules if n.replace("-", "_") == kernel_name)
@@ -289,7 +294,8 @@ def build_initramfs(image: KernelImage, tree: GuestTree, userland: Userland, out
     loaded_names |= set(all_names)
     # rmmod order: dependents before what they use, the reverse of the load order.
     unload = list(reversed(all_names))
-    drivers = [(n, buses) for n in all_names if (buses := device_buses(guest_mods[_tree_name(tree, n)]))]
+    drivers = [(n, buses, auxiliary_ids(guest_mods[_tree_name(tree, n)]))
+               for n in all_names if (buses := device_buses(guest_mods[_tree_name(tree, n)]))]
     sig = {"subject": signing.subject, "mok": mok or signing.subject, "unsigned": unsigned} if signing else None
     init = render_init(release=image.release, ip=GUEST_IP, gid=_gid(GUEST_IP), ours=ours, inbox=inbox,
                        load=load, load_names=load_names, siw=siw, ulp=ulp, ulp_load=ulp_load,
