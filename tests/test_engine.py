@@ -140,3 +140,20 @@ def test_build_6_12_on_6_12_uses_no_compat(tmp_path, build_tree_6_12):
     # a rule written for a newer X may run, but must find nothing to change in 6.12's code
     assert not [s["file"] for s in man["smpl"] if s.get("changed")]
     assert {m["name"] for m in res["build"]["modules"] if m["ok"]} == NINE
+
+
+def test_readme_main_job_tree_keeps_xs_code_out_of_the_shims(tmp_path, build_tree_6_1, src_6_12):
+    """The README's main job, generated (the default stack onto 6.1, X's mlx5 carried there): the
+    verb shims rewrite the target's drivers and never X's code beside them. X's mlx5_ib once got
+    the shims' create_cq wrappers and the whole build failed in it."""
+    out = tmp_path / "tree"
+    p = run_cli("--json", "generate", "--kernel", "6.1", "--from", "6.12", "--source", "debian", "-o", str(out))
+    assert p.returncode == 0, p.stderr[-3000:]
+    m = json.loads((out / "manifest.json").read_text())
+    rules = {r["name"]: r["rule"] for r in m["rules"]}
+    assert rules["mlx5"] == "upstream", m["rules"]
+    target_dirs = {x["dir"] for x in m["modules"] if x["rule"] == "target"}
+    changed = [f for row in m["shims"] for f in row.get("changed", [])]
+    assert changed and all(any(f.startswith(d + "/") for d in target_dirs) for f in changed), changed
+    assert "ofed_shim_" in (out / "drivers/infiniband/hw/mlx4/main.c").read_text()
+    assert not [f for f in (out / "drivers/infiniband/hw/mlx5").glob("*.c") if "ofed_shim_" in f.read_text()]
