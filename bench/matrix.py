@@ -129,11 +129,12 @@ def main() -> int:
         cmd = [*ofedtool(), "--json", "check", "--from", x, "--kernel", ",".join(ys), "--modules", args.modules,
                "--source", args.source, "-j", str(args.jobs), "-o", str(out), *(["--vmtest"] if args.vmtest else [])]
         t0 = time.monotonic()
-        if not (args.table or args.resume and (out / "report.json").exists()):
+        run = not (args.table or args.resume and (out / "report.json").exists())
+        if run:
             print(f"[matrix] {' '.join(cmd)}", file=sys.stderr)
             with open(args.work.mkdir(parents=True, exist_ok=True) or args.work / f"from-{x}.log", "w") as log:
                 subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=log)
-        wall = round(time.monotonic() - t0, 1) if time.monotonic() - t0 > 1 else None
+        wall = round(time.monotonic() - t0, 1) if run else None   # a re-read report's time is not this run's
         try:
             meta = {t["target"]: t for t in json.loads((out / "report.json").read_text()).get("targets", [])}
         except (OSError, ValueError):

@@ -52,17 +52,16 @@ class CheckRequest:
         return Selection(target, self.from_, self.modules, self.source, self.git_url, self.leave, self.rules)
 
 
-def targets_of(req: CheckRequest, spec=None) -> list[str]:
+def targets_of(req: CheckRequest, spec) -> list[str]:
     """The target ids of --kernel (each checked against X), or --all's: every target X is offered onto."""
     if req.all_targets:
-        return [t.id for t in load_targets() if spec is None or version_key(t.series) <= version_key(spec.series)]
+        return [t.id for t in load_targets() if version_key(t.series) <= version_key(spec.series)]
     if not req.kernels:
         raise OfedError("check: give --kernel K1,K2,... or --all")
     ids = []
     for q in req.kernels:
         t = resolve_target(q.strip())
-        if spec is not None:
-            check_offered(spec, t)
+        check_offered(spec, t)
         if t.id not in ids:
             ids.append(t.id)
     return ids

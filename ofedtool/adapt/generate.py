@@ -315,6 +315,7 @@ def _apply_shims(tree: Path, features: dict[str, bool], modules: list[Module], c
     names = [m.name for m in modules if m.rule == "target"]
     rows = plan(shims, features, names)
     by_name = {s.name: s for s in shims}
+    candidates = target_files(tree, modules)  # one walk, of the target's directories only
     for row in rows:
         shim = by_name[row["shim"]]
         if not row["active"]:
@@ -323,7 +324,7 @@ def _apply_shims(tree: Path, features: dict[str, bool], modules: list[Module], c
         patches = [shim.patches[m] for m in row["modules"]]
         res = apply_patches(tree, patches, data_dir("backports"))
         row["patches"] = [{"patch": r.patch, "sha256": r.sha256} for r in res]
-        files = shim_files(tree, shim.smpl_files, modules) if shim.smpl else []
+        files = [f for f in candidates if any(fnmatch.fnmatchcase(f, g) for g in shim.smpl_files)]
         for smpl in shim.smpl:
             r = run_smpl(smpl, tree, files, jobs=jobs, cache_dir=cache.root)
             row.setdefault("changed", []).extend(sorted(f.file for f in r.files if f.changed))
@@ -331,13 +332,13 @@ def _apply_shims(tree: Path, features: dict[str, bool], modules: list[Module], c
     return rows
 
 
-def shim_files(tree: Path, globs, modules: list[Module]) -> list[str]:
-    """The files a shim's SmPL rewrites: its globs, inside a target-rule module's directory only.
-    A shim adapts the target's own code; X's code beside it (X's mlx5_ib in drivers/infiniband/hw/
-    under the upstream rule) already speaks our core's API, and rewriting it breaks it."""
+def target_files(tree: Path, modules: list[Module]) -> list[str]:
+    """The files a shim's SmPL may rewrite (its globs pick among them): those of the target-rule
+    modules' directories. A shim adapts the target's own code; X's code beside it (X's mlx5_ib in
+    drivers/infiniband/hw/ under the upstream rule) already speaks our core's API, and rewriting
+    it breaks it."""
     dirs = sorted({m.dir for m in modules if m.rule == "target"})
-    return [f for f in (str(p.relative_to(tree)) for p in sorted(tree.rglob("*")) if p.is_file())
-            if any(fnmatch.fnmatchcase(f, g) for g in globs) and any(f.startswith(d + "/") for d in dirs)]
+    return sorted({str(p.relative_to(tree)) for d in dirs for p in (tree / d).rglob("*") if p.is_file()})
 
 
 def _switch_off(tree: Path, features: dict[str, bool], modules: list[Module]) -> list[dict]:

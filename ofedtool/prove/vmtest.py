@@ -208,14 +208,12 @@ def iwarp_flush_warning(nvmet_rdma_c: Path) -> str:
 DEVICE_BUSES = ("pci", "auxiliary")
 
 
-def device_buses(ko: Path) -> list[str]:
-    """The buses of a module's device table (its modalias prefixes), sorted."""
-    return sorted({a.split(":", 1)[0] for a in modinfo(ko, "alias").split()} & set(DEVICE_BUSES))
-
-
-def auxiliary_ids(ko: Path) -> list[str]:
-    """The auxiliary device names a module's table matches (auxiliary:mlx4_core.ib → mlx4_core.ib)."""
-    return sorted(a.split(":", 1)[1] for a in modinfo(ko, "alias").split() if a.startswith("auxiliary:"))
+def device_table(ko: Path) -> tuple[list[str], list[str]]:
+    """A module's device table from one modinfo: its buses (the modalias prefixes) and the
+    auxiliary device names it matches (auxiliary:mlx4_core.ib → mlx4_core.ib), each sorted."""
+    aliases = modinfo(ko, "alias").split()
+    return (sorted({a.split(":", 1)[0] for a in aliases} & set(DEVICE_BUSES)),
+            sorted(a.split(":", 1)[1] for a in aliases if a.startswith("auxiliary:")))
 
 
 def _tree_name(tree: GuestTree, kernel_name: str) -> str:
@@ -223,10 +221,9 @@ def _tree_name(tree: GuestTree, kernel_name: str) -> str:
     return next(n for n in tree.modules if n.replace("-", "_") == kernel_name)
 
 
-def distro_modules(image: KernelImage, names) -> dict[str, Path]:
-    """The target's own module file of each name it ships (tree names: nvme-rdma)."""
-    files = {module_name(str(p)): p for p in (image.modules_dir / "kernel").rglob("*.ko*")}
-    return {n: files[n.replace("-", "_")] for n in names if n.replace("-", "_") in files}
+def shipped_modules(image: KernelImage) -> dict[str, Path]:
+    """Every module file the target's image ships, by kernel name (nvme_rdma)."""
+    return {module_name(str(p)): p for p in (image.modules_dir / "kernel").rglob("*.ko*")}
 
 
 def build_initramfs(image: KernelImage, tree: GuestTree, userland: Userland, out: Path,
@@ -241,8 +238,10 @@ def build_initramfs(image: KernelImage, tree: GuestTree, userland: Userland, out
     if unknown:
         raise OfedError(f"--omit-module {','.join(unknown)}: not a module of the tree ({', '.join(tree.modules)})")
     overlay_mods = {} if inbox_only else {n: k for n, k in tree.modules.items() if n not in omit}
-    # What the guest runs of each name, and whose it must be by build-id
-    guest_mods = distro_modules(image, tree.modules) if inbox_only else tree.modules
+    shipped = shipped_modules(image)
+    # What the guest runs of each name (tree names: nvme-rdma), and whose it must be by build-id
+    guest_mods = ({n: shipped[n.replace("-", "_")] for n in tree.modules if n.replace("-", "_") in shipped}
+                  if inbox_only else tree.modules)
     present = set(guest_mods) if inbox_only else set(overlay_mods)
     with tempfile.TemporaryDirectory(prefix="vmtest-", dir=out) as tmp:
         ov = Overlay(image, overlay_mods, Path(tmp))
@@ -284,8 +283,7 @@ def build_initramfs(image: KernelImage, tree: GuestTree, userland: Userland, out
     inbox_dir = image.modules_dir / "kernel" / "drivers" / "infiniband"
     # and the distro's copy of every other module we replace (mlx5_core, mlxfw under drivers/net)
     names = {n for n, _ in ours}
-    others = (p for p in (image.modules_dir / "kernel").rglob("*.ko*")
-              if module_name(str(p)) in names and inbox_dir not in p.parents)
+    others = (p for n, p in shipped.items() if n in names and inbox_dir not in p.parents)
     inbox = sorted((module_name(str(p)), build_id(p), str(p.relative_to(image.modules_dir)))
                    for p in [*inbox_dir.rglob("*.ko*"), *others])
     load_names = [module_name(r) for r in load if module_name(r) in guest_mods]
@@ -294,8 +292,7 @@ def build_initramfs(image: KernelImage, tree: GuestTree, userland: Userland, out
     loaded_names |= set(all_names)
     # rmmod order: dependents before what they use, the reverse of the load order.
     unload = list(reversed(all_names))
-    drivers = [(n, buses, auxiliary_ids(guest_mods[_tree_name(tree, n)]))
-               for n in all_names if (buses := device_buses(guest_mods[_tree_name(tree, n)]))]
+    drivers = [(n, *table) for n in all_names if (table := device_table(guest_mods[_tree_name(tree, n)]))[0]]
     sig = {"subject": signing.subject, "mok": mok or signing.subject, "unsigned": unsigned} if signing else None
     init = render_init(release=image.release, ip=GUEST_IP, gid=_gid(GUEST_IP), ours=ours, inbox=inbox,
                        load=load, load_names=load_names, siw=siw, ulp=ulp, ulp_load=ulp_load,
